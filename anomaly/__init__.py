@@ -1,0 +1,18 @@
+"""anomaly — autoencoder anomaly detection: train, score, explain, schedule, dashboard."""
+
+from anomaly.errors import AnomalyError, BundleError, ConfigError, InputError, SchemaError
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # Importing torch and Lightning takes seconds: load them only when the detector is used.
+    if name in ("Detector", "load_detector"):
+        from anomaly import detector
+
+        return detector.Detector if name == "Detector" else detector.Detector.load
+    raise AttributeError(name)
+
+
+__all__ = ["AnomalyError", "BundleError", "ConfigError", "Detector", "InputError", "SchemaError",
+           "__version__", "load_detector"]

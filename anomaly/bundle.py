@@ -1,0 +1,216 @@
+"""Model bundles: a folder of safetensors weights + JSON, hash-checked. Never pickle.
+
+Layout (a model name resolves to its newest version)::
+
+    <workspace>/models/<name>/v<N>/
+        bundle.json             format, schema, features, network, settings, scoring,
+                                threshold (+ history), data fingerprint, versions, file hashes
+        model.safetensors       weights only
+        history.csv             per epoch: train_loss, val_loss, lr, grad_norm
+        validation_scores.csv   scores of held-out normal rows (calibration and tuning)
+
+`bundle.json` carries the SHA-256 of every other file and a checksum of itself; a bundle whose
+hashes, format or version do not match is refused with `BundleError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from anomaly.errors import BundleError
+from anomaly.io import write_text
+
+FORMAT = "anomaly-bundle"
+FORMAT_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+WEIGHTS_FILE = "model.safetensors"
+HISTORY_FILE = "history.csv"
+VALIDATION_FILE = "validation_scores.csv"
+VERSION_DIR = re.compile(r"^v(\d+)$")
+NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def now() -> str:
+    """UTC timestamp in ISO format (seconds)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _self_checksum(meta: dict[str, Any]) -> str:
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def check_name(name: str) -> str:
+    """Model names are folder names: letters, digits, '_', '-', '.'; no paths."""
+    if not NAME_OK.match(name) or ".." in name:
+        raise BundleError(f"model name {name!r} is not allowed — use letters, digits, '_', '-' "
+                          "or '.' (at most 64 characters, no slashes)")
+    return name
+
+
+@dataclass
+class Bundle:
+    """A loaded, verified bundle: its folder, metadata, weights and side files."""
+
+    path: Path
+    meta: dict[str, Any]
+    state: dict[str, torch.Tensor]
+    history: pd.DataFrame
+    validation_scores: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def version(self) -> int:
+        return int(self.meta["version"])
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.Module,
+                history: pd.DataFrame, validation_scores: np.ndarray) -> Path:
+    """Write a new version of model `name` atomically; returns its folder."""
+    check_name(name)
+    home = models_dir / name
+    home.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=home))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS_FILE))
+        history.to_csv(staging / HISTORY_FILE, index=False)
+        pd.DataFrame({"anomaly_score": validation_scores}).to_csv(staging / VALIDATION_FILE,
+                                                                  index=False)
+        files = {f: sha256_file(staging / f) for f in (WEIGHTS_FILE, HISTORY_FILE,
+                                                       VALIDATION_FILE)}
+        while True:
+            version = max(versions(home), default=0) + 1
+            full = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
+                    "version": version, "created_at": now(), **meta, "files": files}
+            full["checksum"] = _self_checksum(full)
+            (staging / BUNDLE_FILE).write_text(json.dumps(full, indent=2), encoding="utf-8")
+            target = home / f"v{version}"
+            try:
+                staging.rename(target)  # atomic; fails if another run took this version
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def versions(home: Path) -> list[int]:
+    """Version numbers present under a model's folder."""
+    if not home.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in home.iterdir()
+                  if p.is_dir() and (m := VERSION_DIR.match(p.name)))
+
+
+def list_models(models_dir: Path) -> list[str]:
+    """Names of the models in a workspace (folders with at least one version)."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and versions(p))
+
+
+def resolve(ref: str | Path, models_dir: Path) -> Path:
+    """Find a bundle folder from a path, a model name (newest version) or ``name@version``."""
+    path = Path(ref)
+    if (path / BUNDLE_FILE).exists():
+        return path
+    if path.is_dir() and versions(path):
+        return path / f"v{versions(path)[-1]}"
+    text = str(ref)
+    name, _, wanted = text.partition("@")
+    home = models_dir / name
+    if NAME_OK.match(name) and versions(home):
+        if not wanted:
+            return home / f"v{versions(home)[-1]}"
+        number = wanted.lstrip("v")
+        if number.isdigit() and int(number) in versions(home):
+            return home / f"v{int(number)}"
+        raise BundleError(f"model {name!r} has no version {wanted!r} — versions: "
+                          f"{', '.join(map(str, versions(home)))}")
+    known = list_models(models_dir)
+    hint = f"known models: {', '.join(known)}" if known else "no models yet — run `anomaly train`"
+    raise BundleError(f"unknown model {text!r} in {models_dir} — {hint}")
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """Read and check bundle.json (format, version, self-checksum) without loading weights."""
+    file = path / BUNDLE_FILE
+    if not file.exists():
+        raise BundleError(f"{path}: no {BUNDLE_FILE} — not a model bundle")
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{file}: corrupt JSON ({exc}) — retrain or restore the bundle") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise BundleError(f"{file}: foreign format {found!r}, expected {FORMAT!r} — this folder "
+                          "was not written by anomaly; train a model with `anomaly train`")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{file}: bundle format version {meta.get('format_version')!r} is not "
+                          f"supported (this anomaly reads version {FORMAT_VERSION}) — retrain the "
+                          "model with this version of anomaly")
+    if meta.get("checksum") != _self_checksum(meta):
+        raise BundleError(f"{file}: checksum mismatch — bundle.json was edited or corrupted; "
+                          "restore it or retrain (use `anomaly threshold` to change thresholds)")
+    return meta
+
+
+def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
+    """Resolve, verify hashes, and load a bundle (weights via safetensors; no code runs)."""
+    path = resolve(ref, models_dir)
+    meta = read_meta(path)
+    for file, expected in meta.get("files", {}).items():
+        target = path / file
+        if not target.exists():
+            raise BundleError(f"{target}: missing from the bundle — restore it or retrain")
+        if sha256_file(target) != expected:
+            raise BundleError(f"{target}: SHA-256 does not match bundle.json — the file was "
+                              "modified or corrupted (tampered?); restore it or retrain")
+    try:
+        state = load_file(str(path / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{path / WEIGHTS_FILE}: unreadable weights ({exc})") from exc
+    history = pd.read_csv(path / HISTORY_FILE)
+    scores = pd.read_csv(path / VALIDATION_FILE)["anomaly_score"].to_numpy(dtype=np.float64)
+    return Bundle(path, meta, state, history, scores)
+
+
+def update_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Rewrite bundle.json atomically with a fresh self-checksum (weights are untouched)."""
+    meta = dict(meta)
+    meta["checksum"] = _self_checksum(meta)
+    write_text(json.dumps(meta, indent=2), path / BUNDLE_FILE)

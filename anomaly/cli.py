@@ -1,0 +1,418 @@
+"""The `anomaly` command line. Bad input → one clear message and exit code 2, never a traceback.
+
+Exit codes: 0 ok; 1 internal error; 2 bad input or usage; 3 a batch run in which files failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from anomaly.errors import AnomalyError, InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Autoencoder anomaly detection: train, score, explain, schedule, dashboard.")
+log = logging.getLogger("anomaly")
+
+Workspace = Annotated[Path, typer.Option("--workspace", envvar="ANOMALY_WORKSPACE",
+                                         help="Folder holding models/, scores/ and runs.db.")]
+ModelRef = Annotated[str, typer.Argument(help="Model name (newest version), name@N, or a bundle "
+                                              "folder.", show_default=False)]
+OptStr = str | None
+OptFloat = float | None
+OptInt = int | None
+
+
+def _models(workspace: Path) -> Path:
+    return workspace / "models"
+
+
+def _echo(text: str = "") -> None:
+    typer.echo(text)
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+# --------------------------------------------------------------------------- train
+@app.command(epilog="Example: anomaly train data/transactions_train.csv --id-col transaction_id "
+                    "--time-col timestamp --name transactions")
+def train(
+    data: Annotated[list[Path], typer.Argument(help="Training file(s) of normal data.")],
+    kind: Annotated[str, typer.Option(help="tabular | timeseries | logs")] = "tabular",
+    name: Annotated[OptStr, typer.Option(help="Model name (default: the file's stem).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file; flags override it.")
+                      ] = None,
+    label_col: Annotated[OptStr, typer.Option(help="0/1 label column; 1-rows are left out.")
+                         ] = None,
+    id_col: Annotated[list[str] | None, typer.Option(help="Identifier column (repeatable).")
+                      ] = None,
+    time_col: Annotated[OptStr, typer.Option(help="Timestamp column (carried, not a feature).")
+                        ] = None,
+    epochs: Annotated[OptInt, typer.Option(help="Maximum epochs [200].")] = None,
+    batch_size: Annotated[OptInt, typer.Option(help="Mini-batch size [256].")] = None,
+    hidden: Annotated[OptStr, typer.Option(help="Encoder widths, e.g. 64,32,8 [auto].")] = None,
+    lr: Annotated[OptFloat, typer.Option(help="Learning rate [0.001].")] = None,
+    patience: Annotated[OptInt, typer.Option(help="Early-stopping patience; 0 = off [15].")
+                        ] = None,
+    seed: Annotated[OptInt, typer.Option(help="Random seed [0].")] = None,
+    optimizer: Annotated[OptStr, typer.Option(help="adam|adamw|sgd|rmsprop|adagrad [adamw].")
+                         ] = None,
+    momentum: Annotated[OptFloat, typer.Option(help="Momentum for sgd/rmsprop [0.9].")] = None,
+    weight_decay: Annotated[OptFloat, typer.Option(help="L2 weight decay [1e-4].")] = None,
+    l1: Annotated[OptFloat, typer.Option(help="L1 penalty on weights [0].")] = None,
+    noise: Annotated[OptFloat, typer.Option(help="Denoising input noise std [0].")] = None,
+    dropout: Annotated[OptFloat, typer.Option(help="Dropout rate [0].")] = None,
+    activation: Annotated[OptStr, typer.Option(help="relu|gelu|tanh|leaky_relu|elu|silu [gelu].")
+                          ] = None,
+    norm: Annotated[OptStr, typer.Option(help="layer|batch|none [layer].")] = None,
+    residual: Annotated[bool | None, typer.Option("--residual/--no-residual",
+                                                  help="Skip connections [off].")] = None,
+    schedule: Annotated[OptStr, typer.Option(help="cosine|plateau|step|none [cosine].")] = None,
+    gradient_clip: Annotated[OptFloat, typer.Option(help="Max gradient norm; 0 = off [1.0].")
+                             ] = None,
+    val_fraction: Annotated[OptFloat, typer.Option(help="Validation share [0.2].")] = None,
+    on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [fail].")] = None,
+    accelerator: Annotated[OptStr, typer.Option(help="Lightning accelerator [auto].")] = None,
+    devices: Annotated[OptStr, typer.Option(help="Lightning devices, e.g. 2 or 0,1 [1].")] = None,
+    strategy: Annotated[OptStr, typer.Option(help="Lightning strategy, e.g. ddp [auto].")] = None,
+    num_nodes: Annotated[OptInt, typer.Option(help="Nodes for multi-node DDP [1].")] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
+                                                  help="Progress bar [on in a terminal].")
+                        ] = None,
+    workspace: Workspace = Path(),
+) -> None:
+    """Train a detector on normal data and save it as a new bundle version."""
+    from anomaly.config import load_settings, override
+    from anomaly.detector import Detector
+    from anomaly.io import read_table
+
+    settings = load_settings(config, kind)
+    if kind != "tabular" and config is None:
+        settings = override(settings, "training")
+    settings = override(settings, "data", label_col=label_col, time_col=time_col,
+                        id_col=tuple(id_col) if id_col else None, on_bad_rows=on_bad_rows)
+    settings = override(settings, "model", hidden=_widths(hidden), dropout=dropout,
+                        activation=activation, norm=norm, residual=residual)
+    settings = override(settings, "training", max_epochs=epochs, batch_size=batch_size, lr=lr,
+                        patience=patience, seed=seed, optimizer=optimizer, momentum=momentum,
+                        weight_decay=weight_decay, l1=l1, noise=noise, schedule=schedule,
+                        gradient_clip=gradient_clip, val_fraction=val_fraction,
+                        accelerator=accelerator, devices=devices, strategy=strategy,
+                        num_nodes=num_nodes,
+                        progress_bar=sys.stderr.isatty() if progress is None else progress)
+    if settings.kind != "tabular":
+        raise InputError(f"--kind {settings.kind}: not available in this version — use tabular")
+    if len(data) != 1:
+        raise InputError("tabular training takes one file — concatenate the files first")
+    path = data[0]
+    frame = read_table(path)
+    detector = Detector.from_settings(settings)
+    detector.fit(frame, source=str(path))
+    if not detector.is_global_zero_:
+        return  # DDP worker: rank 0 writes the bundle
+    from anomaly.bundle import sha256_file
+
+    model_name = name or _default_name(path)
+    bundle = detector.save(_models(workspace), model_name, {
+        "path": str(path), "sha256": sha256_file(path), "rows": len(frame),
+        "columns": [str(c) for c in frame.columns]})
+    s = detector.training_summary_
+    _echo(f"trained {model_name}: {s['epochs_run']} epochs (best {s['best_epoch']}), "
+          f"{s['train_rows']:,} train / {s['validation_rows']:,} validation rows, "
+          f"{s['seconds']:.1f}s; threshold {detector.threshold_:.4g} "
+          f"({detector.threshold_info_['method']} {detector.threshold_info_['params']})")
+    _echo(f"bundle: {bundle}")
+
+
+def _widths(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        widths = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise InputError(f"--hidden {text!r}: give comma-separated widths, e.g. 64,32,8") from None
+    if not widths or min(widths) < 1:
+        raise InputError(f"--hidden {text!r}: give positive widths, e.g. 64,32,8")
+    return widths
+
+
+def _default_name(path: Path) -> str:
+    import re
+
+    stem = path.name.split(".")[0]
+    for suffix in ("_train", "-train", "_normal"):
+        stem = stem.removesuffix(suffix)
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:64] or "model"
+
+
+# --------------------------------------------------------------------------- score
+@app.command(epilog="Example: anomaly score transactions data/transactions_test.csv "
+                    "-o scores/transactions_test.scored.csv")
+def score(
+    model: ModelRef,
+    inputs: Annotated[list[Path], typer.Argument(help="CSV or Parquet file(s) to score.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Output file (.csv or .parquet); one input"
+                                                     " only.")] = None,
+    threshold: Annotated[OptFloat, typer.Option(help="Threshold for this run only.")] = None,
+    on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [the model's].")] = None,
+    show: Annotated[int, typer.Option(help="How many flagged rows to print.")] = 10,
+    workspace: Workspace = Path(),
+) -> None:
+    """Score files: anomaly_score, score_percentile, is_anomaly and top_features per row."""
+    from anomaly.detector import Detector
+    from anomaly.runner import score_file
+
+    if output is not None and len(inputs) > 1:
+        raise InputError("-o/--output takes one input file — leave it out to write "
+                         f"{workspace / 'scores'}/<input>.scored.csv for each")
+    if on_bad_rows not in (None, "fail", "skip"):
+        raise InputError(f"--on-bad-rows {on_bad_rows!r}: use fail or skip")
+    detector = Detector.load(model, _models(workspace))
+    for path in inputs:
+        target = output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
+        summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
+        _echo(f"{path}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
+              f"({summary.anomaly_rate:.2%}) → {target}")
+        if summary.flagged is not None and show > 0:
+            _echo(_table(summary.flagged.head(show)))
+
+
+def _table(frame: Any) -> str:
+    import pandas as pd
+
+    shown = frame.copy()
+    shown["anomaly_score"] = shown["anomaly_score"].map("{:.3g}".format)
+    shown["score_percentile"] = shown["score_percentile"].map("{:.3f}".format)
+    with pd.option_context("display.max_colwidth", 60, "display.width", 160):
+        return str(shown.drop(columns=["is_anomaly"]).to_string(index=False))
+
+
+# ------------------------------------------------------------------------ evaluate
+@app.command(epilog="Example: anomaly evaluate transactions data/transactions_test.csv "
+                    "--label-col label --json")
+def evaluate(
+    model: ModelRef,
+    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet file.")],
+    label_col: Annotated[str, typer.Option(help="0/1 label column (1 = anomaly).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: Workspace = Path(),
+) -> None:
+    """ROC-AUC, PR-AUC, precision, recall and F1 at the bundle's threshold and at best F1."""
+    from anomaly.detector import Detector, check_labels
+    from anomaly.io import read_table
+    from anomaly.metrics import binary_report
+    from anomaly.thresholds import best_f1_threshold
+
+    detector = Detector.load(model, _models(workspace))
+    frame = read_table(data)
+    if label_col not in frame.columns:
+        raise InputError(f"{data}: label column {label_col!r} not found — columns: "
+                         f"{', '.join(map(str, frame.columns))}")
+    labels = check_labels(frame[label_col], label_col, str(data)).astype(int)
+    scored = detector.score_frame(frame, str(data))
+    scores = scored["anomaly_score"].to_numpy()
+    report = binary_report(labels, scores, detector.threshold_)
+    result: dict[str, Any] = {"model": str(detector.bundle_path_), "data": str(data),
+                              "rows": len(frame), "anomalies": int(labels.sum()),
+                              "threshold": detector.threshold_, **report.as_dict()}
+    if 0 < labels.sum() < len(labels):
+        best, best_f1 = best_f1_threshold(scores, labels)
+        result["best_f1"] = {"threshold": best, "f1": best_f1}
+    if as_json:
+        _echo(json.dumps(result, indent=2))
+        return
+    _echo(f"{data}: {len(frame):,} rows, {int(labels.sum()):,} labelled anomalies")
+    for key in ("roc_auc", "pr_auc"):
+        value = result[key]
+        _echo(f"  {key:<10} {'n/a' if value is None else f'{value:.4f}'}")
+    _echo(f"  at threshold {detector.threshold_:.4g}: precision {report.precision:.4f}  "
+          f"recall {report.recall:.4f}  F1 {report.f1:.4f}  "
+          f"(TP {report.tp}, FP {report.fp}, FN {report.fn}, TN {report.tn})")
+    if "best_f1" in result:
+        _echo(f"  best F1 {result['best_f1']['f1']:.4f} at threshold "
+              f"{result['best_f1']['threshold']:.4g} (chosen with the labels: optimistic)")
+
+
+# ----------------------------------------------------------------------- threshold
+@app.command(epilog="Example: anomaly threshold transactions --method pot --risk 0.001 "
+                    "--why 'fewer alerts'")
+def threshold(
+    model: ModelRef,
+    method: Annotated[str, typer.Option(help="quantile|contamination|sigma|mad|pot|f1")],
+    q: Annotated[OptFloat, typer.Option(help="quantile: share of validation normals below.")
+                 ] = None,
+    contamination: Annotated[OptFloat, typer.Option(help="contamination: share to flag.")
+                             ] = None,
+    k: Annotated[OptFloat, typer.Option(help="sigma/mad: multiplier.")] = None,
+    risk: Annotated[OptFloat, typer.Option(help="pot: target false-alarm probability.")] = None,
+    level: Annotated[OptFloat, typer.Option(help="pot: initial quantile of the tail fit.")
+                     ] = None,
+    data: Annotated[Path | None, typer.Option(help="Data to score (contamination, f1).")] = None,
+    label_col: Annotated[OptStr, typer.Option(help="Label column in --data (f1).")] = None,
+    why: Annotated[str, typer.Option(help="Reason, kept in the threshold history.")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, do not save.")] = False,
+    workspace: Workspace = Path(),
+) -> None:
+    """Choose a new threshold by a stated method and record it as a new threshold version."""
+    from anomaly.detector import Detector
+    from anomaly.thresholds import choose_threshold
+
+    detector = Detector.load(model, _models(workspace))
+    scores = labels = None
+    if data is not None:
+        scores, labels = _scores_and_labels(detector, data, label_col)
+    try:
+        choice = choose_threshold(method, detector.validation_scores_, q=q,
+                                  contamination=contamination, k=k, risk=risk, level=level,
+                                  scores=scores, labels=labels)
+    except ValueError as exc:
+        raise InputError(f"anomaly threshold --method {method}: {exc}") from None
+    old = detector.threshold_
+    flagged = float((detector.validation_scores_ > choice.value).mean())
+    _echo(f"{method} {choice.params} → threshold {choice.value:.6g} (was {old:.6g}); "
+          f"flags {flagged:.2%} of validation normals")
+    if dry_run:
+        return
+    detector.set_threshold(choice, by=os.environ.get("USER", "cli"), why=why)
+    detector.save_threshold()
+    _echo(f"saved as threshold version {detector.threshold_info_['version']} in "
+          f"{detector.bundle_path_}")
+
+
+def _scores_and_labels(detector: Any, data: Path, label_col: str | None) -> tuple[Any, Any]:
+    from anomaly.detector import check_labels
+    from anomaly.io import read_table
+
+    frame = read_table(data)
+    labels = None
+    if label_col:
+        if label_col not in frame.columns:
+            raise InputError(f"{data}: label column {label_col!r} not found")
+        labels = check_labels(frame[label_col], label_col, str(data)).astype(int)
+    return detector.score_frame(frame, str(data))["anomaly_score"].to_numpy(), labels
+
+
+# ------------------------------------------------------------------ models / info
+@app.command(epilog="Example: anomaly models --workspace .")
+def models(workspace: Workspace = Path()) -> None:
+    """List the models in the workspace with their newest version."""
+    from anomaly.bundle import list_models, read_meta, resolve, versions
+
+    names = list_models(_models(workspace))
+    if not names:
+        _echo(f"no models in {_models(workspace)} — train one with `anomaly train`")
+        return
+    _echo(f"{'name':<24} {'versions':>8}  {'kind':<10} {'created':<25} threshold")
+    for name in names:
+        path = resolve(name, _models(workspace))
+        try:
+            meta = read_meta(path)
+            row = (f"{meta['kind']:<10} {meta['created_at']:<25} "
+                   f"{meta['threshold']['value']:.4g} ({meta['threshold']['method']})")
+        except AnomalyError as exc:
+            row = f"unreadable: {exc}"
+        _echo(f"{name:<24} {len(versions(path.parent)):>8}  {row}")
+
+
+@app.command(epilog="Example: anomaly info transactions")
+def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = False,
+         workspace: Workspace = Path()) -> None:
+    """Show a bundle: schema, network, training summary, threshold history, files."""
+    from anomaly.bundle import load_bundle
+
+    bundle = load_bundle(model, _models(workspace))  # verifies hashes too
+    meta = bundle.meta
+    if as_json:
+        _echo(json.dumps({k: v for k, v in meta.items() if k != "scoring"}, indent=2))
+        return
+    t = meta["threshold"]
+    _echo(f"{bundle.ref}  ({bundle.path})")
+    _echo(f"  kind {meta['kind']}, created {meta['created_at']}, "
+          f"anomaly {meta['versions']['anomaly']}, torch {meta['versions']['torch']}")
+    features = [c["name"] for c in meta["schema"]["columns"] if c["role"] == "feature"]
+    roles = [f"{c['name']} ({c['role']})" for c in meta["schema"]["columns"]
+             if c["role"] != "feature"]
+    _echo(f"  features ({len(features)}): {', '.join(features)}")
+    if roles:
+        _echo(f"  other columns: {', '.join(roles)}")
+    net = meta["network"]
+    _echo(f"  network: {net['class']} {net['args']}")
+    _echo(f"  training: {meta['training']}")
+    _echo(f"  data: {meta['data'].get('path')} sha256 {str(meta['data'].get('sha256'))[:12]}… "
+          f"rows {meta['data'].get('rows')}")
+    _echo(f"  threshold v{t['version']}: {t['value']:.6g} ({t['method']} {t['params']})")
+    for entry in t.get("history", []):
+        _echo(f"    v{entry['version']} {entry['at']} {entry['method']} {entry['params']} "
+              f"→ {entry['value']:.6g} by {entry['by']}: {entry['why']}")
+    _echo("  files: " + ", ".join(f"{f} {h[:12]}…" for f, h in meta["files"].items()))
+
+
+# ---------------------------------------------------------------------------- demo
+@app.command(epilog="Example: anomaly demo --workspace /tmp/anomaly-demo")
+def demo(workspace: Workspace = Path(),
+         data_dir: Annotated[Path, typer.Option(help="Folder of the sample data.")] = Path("data"),
+         epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 60) -> None:
+    """Train on the bundled transactions sample, score its labelled test file, show the flags."""
+    train_file, test_file = data_dir / "transactions_train.csv", data_dir / "transactions_test.csv"
+    if not train_file.exists():
+        raise InputError(f"{train_file}: sample data not found — run `python data/generate.py`")
+    train([train_file], name="transactions", id_col=["transaction_id"], time_col="timestamp",
+          epochs=epochs, progress=False, workspace=workspace, **_train_defaults())
+    score("transactions", [test_file], output=None, threshold=None, on_bad_rows=None, show=10,
+          workspace=workspace)
+    evaluate("transactions", test_file, label_col="label", as_json=False, workspace=workspace)
+
+
+def _train_defaults() -> dict[str, Any]:
+    names = ["kind", "config", "label_col", "batch_size", "hidden", "lr", "patience", "seed",
+             "optimizer", "momentum", "weight_decay", "l1", "noise", "dropout", "activation",
+             "norm", "residual", "schedule", "gradient_clip", "val_fraction", "on_bad_rows",
+             "accelerator", "devices", "strategy", "num_nodes"]
+    values: dict[str, Any] = dict.fromkeys(names)
+    values["kind"] = "tabular"
+    return values
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps errors to exit codes (2 for bad input, 1 for bugs)."""
+    _setup_logging()
+    try:
+        app(args=argv, standalone_mode=False)
+    except AnomalyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc} — check the path and "
+                   "permissions", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

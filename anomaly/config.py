@@ -1,0 +1,206 @@
+"""Settings as frozen dataclasses; a TOML config file mirrors them section by section.
+
+Example config file (every key optional)::
+
+    [data]
+    id_col = "transaction_id"
+    time_col = "timestamp"
+    label_col = "label"
+    column_types = { hour = "categorical" }
+
+    [model]
+    hidden = [64, 32]
+    dropout = 0.0
+
+    [training]
+    optimizer = "adamw"
+    lr = 0.001
+    max_epochs = 100
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from anomaly.errors import ConfigError
+
+Kind = Literal["tabular", "timeseries", "logs"]
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"]
+Activation = Literal["relu", "gelu", "tanh", "leaky_relu", "elu", "silu"]
+Norm = Literal["none", "batch", "layer"]
+Schedule = Literal["none", "cosine", "plateau", "step"]
+ColumnType = Literal["numeric", "categorical", "ignore"]
+BadRows = Literal["fail", "skip"]
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "elu", "silu")
+NORMS: tuple[str, ...] = ("none", "batch", "layer")
+SCHEDULES: tuple[str, ...] = ("none", "cosine", "plateau", "step")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to read the input: column roles, type overrides and bad-row policy."""
+
+    id_col: tuple[str, ...] = ()
+    time_col: str | None = None
+    label_col: str | None = None
+    column_types: dict[str, ColumnType] = field(default_factory=dict)
+    on_bad_rows: BadRows = "fail"
+    max_categories: int = 50
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network shape. `hidden=()` means: size the network from the number of inputs."""
+
+    hidden: tuple[int, ...] = ()
+    activation: Activation = "gelu"
+    dropout: float = 0.0
+    norm: Norm = "layer"
+    residual: bool = False
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation settings. `patience=0` turns early stopping off."""
+
+    optimizer: Optimizer = "adamw"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    l1: float = 0.0
+    noise: float = 0.0
+    schedule: Schedule = "cosine"
+    gradient_clip: float = 1.0
+    batch_size: int = 256
+    max_epochs: int = 200
+    min_epochs: int = 5
+    patience: int = 15
+    val_fraction: float = 0.2
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: str = "1"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `anomaly train` needs besides the data."""
+
+    kind: Kind = "tabular"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+
+T = TypeVar("T")
+
+
+def _coerce(cls: type[T], values: dict[str, Any], section: str, source: str) -> T:
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(unknown)} in [{section}] — "
+            f"known keys: {', '.join(sorted(known))}"
+        )
+    clean: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if isinstance(default, tuple) and isinstance(value, list | tuple):
+            value = tuple(value)
+        elif isinstance(default, tuple) and isinstance(value, str):
+            value = (value,)
+        clean[name] = value
+    return cls(**clean)
+
+
+def load_settings(path: Path | None, kind: str = "tabular") -> Settings:
+    """Read a TOML config file into `Settings` (defaults where a key is absent).
+
+    Example:
+        >>> load_settings(None).training.optimizer
+        'adamw'
+    """
+    if path is None:
+        return Settings(kind=kind)  # type: ignore[arg-type]
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found — check the path given to --config")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid TOML file ({exc}) — fix the syntax") from exc
+    unknown = sorted(set(raw) - {"kind", "data", "model", "training"})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section(s) {', '.join(unknown)} — use [data], [model], [training]"
+        )
+    settings = Settings(
+        kind=raw.get("kind", kind),
+        data=_coerce(DataConfig, raw.get("data", {}), "data", str(path)),
+        model=_coerce(ModelConfig, raw.get("model", {}), "model", str(path)),
+        training=_coerce(TrainingConfig, raw.get("training", {}), "training", str(path)),
+    )
+    validate(settings)
+    return settings
+
+
+def override(settings: Settings, section: str, **values: Any) -> Settings:
+    """Return `settings` with the non-None `values` replaced in one section (CLI flags win)."""
+    chosen = {k: v for k, v in values.items() if v is not None}
+    if not chosen:
+        return settings
+    updated = replace(getattr(settings, section), **chosen)
+    return replace(settings, **{section: updated})
+
+
+def validate(settings: Settings) -> None:
+    """Raise `ConfigError` naming the first invalid setting and its allowed values."""
+    t, m = settings.training, settings.model
+    checks: list[tuple[bool, str]] = [
+        (settings.kind in ("tabular", "timeseries", "logs"), f"kind {settings.kind!r} is not "
+         "one of tabular, timeseries, logs"),
+        (t.optimizer in OPTIMIZERS,
+         f"optimizer {t.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"),
+        (m.activation in ACTIVATIONS, f"activation {m.activation!r} is not one of "
+         f"{', '.join(ACTIVATIONS)}"),
+        (m.norm in NORMS, f"norm {m.norm!r} is not one of {', '.join(NORMS)}"),
+        (t.schedule in SCHEDULES, f"schedule {t.schedule!r} is not one of {', '.join(SCHEDULES)}"),
+        (t.lr > 0, f"lr must be > 0 (got {t.lr})"),
+        (t.batch_size >= 1, f"batch size must be >= 1 (got {t.batch_size})"),
+        (t.max_epochs >= 1, f"epochs must be >= 1 (got {t.max_epochs})"),
+        (t.patience >= 0, f"patience must be >= 0 (got {t.patience}); 0 turns early stopping off"),
+        (0.0 < t.val_fraction < 0.9, f"val_fraction must be in (0, 0.9) (got {t.val_fraction})"),
+        (0.0 <= m.dropout < 1.0, f"dropout must be in [0, 1) (got {m.dropout})"),
+        (t.noise >= 0 and t.l1 >= 0 and t.weight_decay >= 0,
+         "noise, l1 and weight_decay must be >= 0"),
+        (all(h >= 1 for h in m.hidden), f"hidden sizes must be positive (got {list(m.hidden)})"),
+        (settings.data.on_bad_rows in ("fail", "skip"), "on_bad_rows must be 'fail' or 'skip'"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"invalid setting: {message}")
+
+
+def to_json(obj: Any) -> Any:
+    """Dataclass → JSON-ready dict (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return obj
+
+
+def settings_from_json(raw: dict[str, Any]) -> Settings:
+    """Inverse of `to_json(settings)` for the copy stored in a bundle."""
+    return Settings(
+        kind=raw.get("kind", "tabular"),
+        data=_coerce(DataConfig, raw.get("data", {}), "data", "bundle.json"),
+        model=_coerce(ModelConfig, raw.get("model", {}), "model", "bundle.json"),
+        training=_coerce(TrainingConfig, raw.get("training", {}), "training", "bundle.json"),
+    )

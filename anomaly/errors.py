@@ -1,0 +1,32 @@
+"""Error types. Every message says what is wrong, where (file, column, row) and how to fix it.
+
+`AnomalyError` and its subclasses are *expected* failures caused by the user's input: the CLI turns
+them into one paragraph on stderr and exit code 2, never a traceback. They also subclass
+`ValueError` so that scikit-learn tooling treats them like its own validation errors.
+"""
+
+from __future__ import annotations
+
+
+class AnomalyError(ValueError):
+    """Base class for errors caused by input, configuration or bundles (CLI exit code 2)."""
+
+
+class InputError(AnomalyError):
+    """A data file cannot be read or holds values the detector cannot use."""
+
+
+class SchemaError(AnomalyError):
+    """A data file's columns do not match what the detector expects."""
+
+
+class ConfigError(AnomalyError):
+    """A setting or config file is invalid."""
+
+
+class BundleError(AnomalyError):
+    """A model bundle is missing, corrupt, tampered with or of a foreign format."""
+
+
+class LockedError(AnomalyError):
+    """Another run holds the lock on the same resource."""

@@ -1,0 +1,1 @@
+"""Feature builders: turn raw rows into the network's numeric inputs (fitted on training rows)."""

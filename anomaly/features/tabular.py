@@ -1,0 +1,275 @@
+"""Tabular features: scaled numerics with missingness flags, one-hot categoricals.
+
+Fitted on training rows only; every learned parameter is plain JSON so that it travels in the
+bundle. The input layout is described by `input_names` (one per network input) and
+`input_sources` (the user column each input comes from), which explanation uses to fold the
+error of one-hot and missing-flag inputs back onto the user's columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anomaly.config import DataConfig
+from anomaly.errors import InputError, SchemaError
+
+log = logging.getLogger("anomaly")
+
+UNKNOWN = "__unknown__"
+MISSING = "__missing__"
+NUMERIC_SHARE = 0.98  # text columns that are this numeric are numeric columns with bad values
+ID_LIKE_SHARE = 0.5  # text columns with this share of distinct values look like identifiers
+CLIP = 1e4  # scaled values are clipped so that a wild value cannot overflow float32
+
+
+def fmt_row(index: int) -> str:
+    """Data-row number as users count it (1 = first row after the header)."""
+    return f"{index + 1:,}"
+
+
+@dataclass
+class NumericColumn:
+    name: str
+    center: float
+    scale: float
+    fill: float
+    missing_flag: bool
+
+
+@dataclass
+class CategoricalColumn:
+    name: str
+    categories: list[str]
+
+
+@dataclass
+class TabularFeatures:
+    """Fits and applies the tabular feature transform.
+
+    Example:
+        >>> f = TabularFeatures().fit(pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": ["x", "y", "x"]}))
+        >>> f.input_names
+        ['a', 'c=x', 'c=y', 'c=__unknown__']
+    """
+
+    numeric: list[NumericColumn] = field(default_factory=list)
+    categorical: list[CategoricalColumn] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
+    role_columns: list[str] = field(default_factory=list)
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, frame: pd.DataFrame, config: DataConfig | None = None,
+            source: str = "input") -> TabularFeatures:
+        """Learn column types, scaling, imputation and vocabularies from training rows."""
+        config = config or DataConfig()
+        roles = [*config.id_col, config.time_col, config.label_col]
+        self.role_columns = [c for c in roles if c]
+        for col in self.role_columns:
+            if col not in frame.columns:
+                raise SchemaError(f"{source}: column {col!r} (given as id/time/label column) is "
+                                  f"not in the file — columns are: {_list(frame.columns)}")
+        unknown_overrides = sorted(set(config.column_types) - set(map(str, frame.columns)))
+        if unknown_overrides:
+            raise SchemaError(f"{source}: column_types names column(s) "
+                              f"{', '.join(unknown_overrides)} that are not in the file — "
+                              f"columns are: {_list(frame.columns)}")
+        self.numeric, self.categorical, self.dropped = [], [], {}
+        # with --on-bad-rows skip, unparsable cells are left out of the statistics
+        keep = np.ones(len(frame), dtype=bool) if config.on_bad_rows == "skip" else None
+        for name in map(str, frame.columns):
+            if name in self.role_columns:
+                continue
+            kind = config.column_types.get(name) or self._infer(frame[name], name, config)
+            if kind == "ignore":
+                self.dropped.setdefault(name, "ignored by column_types")
+                continue
+            if kind == "numeric":
+                values = self._numeric_values(frame[name], name, source, config.on_bad_rows, keep)
+                self._fit_numeric(name, values)
+            else:
+                self._fit_categorical(name, frame[name], config.max_categories)
+        for name, why in self.dropped.items():
+            log.warning("%s: column %r not used as a feature: %s", source, name, why)
+        if not self.numeric and not self.categorical:
+            raise InputError(f"{source}: no usable feature columns (columns: {_list(frame.columns)}"
+                             ") — the file needs at least one numeric or categorical column that is"
+                             " not constant and not an id/time/label column")
+        return self
+
+    def _infer(self, series: pd.Series, name: str, config: DataConfig) -> str:
+        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            return "numeric"
+        present = series.dropna()
+        if len(present) == 0:
+            return "categorical"
+        parsed = pd.to_numeric(present, errors="coerce")
+        if parsed.notna().mean() >= NUMERIC_SHARE:
+            return "numeric"
+        distinct = present.nunique()
+        if distinct > config.max_categories and distinct > ID_LIKE_SHARE * len(present):
+            self.dropped[name] = (f"looks like an identifier or free text ({distinct:,} distinct "
+                                  "values) — pass it as --id-col or set its type in the config")
+            return "ignore"
+        return "categorical"
+
+    def _fit_numeric(self, name: str, values: np.ndarray) -> None:
+        finite = values[~np.isnan(values)]
+        if len(finite) == 0:
+            self.dropped[name] = "has no values"
+            return
+        center, scale = float(finite.mean()), float(finite.std())
+        if scale == 0.0 or not np.isfinite(scale):
+            if len(finite) == len(values):
+                self.dropped[name] = f"is constant ({center:g}) in the training data"
+                return
+            scale = 1.0  # constant where present: the missing flag still carries information
+        self.numeric.append(NumericColumn(name, center, scale, float(np.median(finite)),
+                                          bool(len(finite) < len(values))))
+
+    def _fit_categorical(self, name: str, series: pd.Series, max_categories: int) -> None:
+        text = series.astype("string").fillna(MISSING)
+        counts = text.value_counts()
+        if len(counts) == 1:
+            self.dropped[name] = f"has a single value ({counts.index[0]!r}) in the training data"
+            return
+        self.categorical.append(CategoricalColumn(name, [str(c) for c in
+                                                         counts.index[:max_categories]]))
+
+    # -------------------------------------------------------------- transform
+    @property
+    def input_names(self) -> list[str]:
+        """One name per network input, e.g. ``amount``, ``amount:missing``, ``country=FR``."""
+        names: list[str] = []
+        for num in self.numeric:
+            names.append(num.name)
+            if num.missing_flag:
+                names.append(f"{num.name}:missing")
+        for cat in self.categorical:
+            names.extend(f"{cat.name}={c}" for c in [*cat.categories, UNKNOWN])
+        return names
+
+    @property
+    def input_sources(self) -> list[str]:
+        """The user column each network input comes from (same order as `input_names`)."""
+        sources: list[str] = []
+        for num in self.numeric:
+            sources.extend([num.name] * (2 if num.missing_flag else 1))
+        for cat in self.categorical:
+            sources.extend([cat.name] * (len(cat.categories) + 1))
+        return sources
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The user columns the detector reads as features."""
+        return [c.name for c in self.numeric] + [c.name for c in self.categorical]
+
+    def check_columns(self, frame: pd.DataFrame, source: str) -> None:
+        """Raise `SchemaError` for missing feature columns; note extra columns."""
+        missing = [c for c in self.feature_columns if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"{source}: feature column(s) {', '.join(map(repr, missing))} "
+                              "missing — the model was trained with them; add them to the file "
+                              "or train a new model without them")
+        expected = set(self.feature_columns) | set(self.role_columns) | set(self.dropped)
+        extra = [str(c) for c in frame.columns if c not in expected]
+        if extra:
+            log.info("%s: ignoring column(s) the model does not use: %s", source, _list(extra))
+
+    def transform(self, frame: pd.DataFrame, source: str = "input",
+                  on_bad_rows: str = "fail", row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Map rows to network inputs.
+
+        Returns:
+            (inputs, kept): float32 array of shape (kept rows, len(input_names)) and a boolean
+            mask of the input rows that were kept (all True unless bad rows were skipped).
+        """
+        self.check_columns(frame, source)
+        n = len(frame)
+        out = np.empty((n, len(self.input_names)), dtype=np.float32)
+        keep = np.ones(n, dtype=bool)
+        j = 0
+        for num in self.numeric:
+            values = self._numeric_values(frame[num.name], num.name, source, on_bad_rows,
+                                          keep, row_offset)
+            missing = np.isnan(values)
+            scaled = np.clip((np.where(missing, num.fill, values) - num.center) / num.scale,
+                             -CLIP, CLIP)
+            out[:, j] = scaled
+            j += 1
+            if num.missing_flag:
+                out[:, j] = missing
+                j += 1
+        for cat in self.categorical:
+            width = len(cat.categories) + 1
+            text = frame[cat.name].astype("string").fillna(MISSING)
+            codes = pd.Categorical(text, categories=cat.categories).codes.astype(np.int64)
+            codes[codes < 0] = width - 1  # unseen category → the unknown slot
+            block = np.zeros((n, width), dtype=np.float32)
+            block[np.arange(n), codes] = 1.0
+            out[:, j:j + width] = block
+            j += width
+        return out[keep], keep
+
+    @staticmethod
+    def _numeric_values(series: pd.Series, name: str, source: str, on_bad_rows: str,
+                        keep: np.ndarray | None = None, row_offset: int = 0) -> np.ndarray:
+        if pd.api.types.is_bool_dtype(series):
+            values = series.astype("float64").to_numpy()
+        elif pd.api.types.is_numeric_dtype(series):
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64",
+                                                                     na_value=np.nan)
+            bad = np.isnan(values) & series.notna().to_numpy()
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                if on_bad_rows != "skip" or keep is None:
+                    raise InputError(
+                        f"{source}: column {name!r} row {fmt_row(first + row_offset)}: "
+                        f"{series.iloc[first]!r} is not a number ({int(bad.sum()):,} such "
+                        "row(s)) — fix the value or pass --on-bad-rows skip")
+                keep &= ~bad
+                log.warning("%s: skipped %d row(s) with non-numeric %r", source, bad.sum(), name)
+        infinite = np.isinf(values)
+        if infinite.any():
+            first = int(np.flatnonzero(infinite)[0])
+            if on_bad_rows != "skip" or keep is None:
+                raise InputError(
+                    f"{source}: column {name!r} row {fmt_row(first + row_offset)}: {values[first]} "
+                    "is infinite — replace it with a finite value, leave it empty (missing), "
+                    "or pass --on-bad-rows skip")
+            keep &= ~infinite
+            log.warning("%s: skipped %d row(s) with infinite %r", source, infinite.sum(), name)
+            values = np.where(infinite, np.nan, values)
+        return values
+
+    # ------------------------------------------------------------------- JSON
+    def to_json(self) -> dict[str, Any]:
+        """Parameters as plain JSON (stored in bundle.json)."""
+        return {
+            "numeric": [vars(c) for c in self.numeric],
+            "categorical": [vars(c) for c in self.categorical],
+            "dropped": self.dropped,
+            "role_columns": self.role_columns,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> TabularFeatures:
+        """Rebuild from `to_json` output."""
+        return cls(
+            numeric=[NumericColumn(**c) for c in raw["numeric"]],
+            categorical=[CategoricalColumn(**c) for c in raw["categorical"]],
+            dropped=dict(raw.get("dropped", {})),
+            role_columns=list(raw.get("role_columns", [])),
+        )
+
+
+def _list(columns: Any, limit: int = 12) -> str:
+    names = [str(c) for c in columns]
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")

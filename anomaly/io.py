@@ -1,0 +1,167 @@
+"""Reading and writing data files: CSV or Parquet, checked, with atomic writes.
+
+Every problem is raised as `InputError` naming the file and the fix. Outputs are written to a
+temporary file beside the target and renamed into place, so a crash never leaves a half-written
+file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from anomaly.errors import InputError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SNIFF_BYTES = 64 * 1024
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def is_parquet(path: Path) -> bool:
+    """True when the file name says Parquet (``.parquet`` / ``.pq``)."""
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def check_readable(path: Path) -> None:
+    """Raise `InputError` if `path` is missing, a folder, empty or binary (for a CSV)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found — check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a data file — pass a CSV or Parquet file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty — pass a CSV with a header row and data rows")
+    if is_parquet(path):
+        return
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if b"\x00" in head or head.startswith(b"PAR1"):
+        raise InputError(
+            f"{path}: looks like a binary file, not a CSV — export the data as comma-separated "
+            "text (or name a Parquet file *.parquet)"
+        )
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte character cut at the sniff boundary is fine
+            raise InputError(
+                f"{path}: byte {exc.start} is not UTF-8 text — save the file as UTF-8 CSV"
+            ) from exc
+
+
+def _check_shape(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    if table.shape[1] == 1:
+        header = str(table.columns[0])
+        for delimiter, name in OTHER_DELIMITERS.items():
+            if delimiter in header:
+                raise InputError(
+                    f"{path}: found a single column {header[:60]!r}; the file looks "
+                    f"{name}-separated — save it comma-separated"
+                )
+    if len(table) == 0:
+        raise InputError(f"{path}: has a header but no data rows — add rows to the file")
+    duplicated = sorted({str(c) for c in table.columns[table.columns.duplicated()]})
+    if duplicated:
+        raise InputError(f"{path}: duplicate column name(s) {', '.join(duplicated)} — rename them")
+    return table
+
+
+def _csv_read_options(block_size: int | None = None) -> pacsv.ReadOptions:
+    if block_size is None:
+        return pacsv.ReadOptions()
+    return pacsv.ReadOptions(block_size=block_size)
+
+
+# Plain strings stay strings: pyarrow otherwise turns 'NA'-like tokens and dates into other types
+# silently; the feature code converts columns itself and reports bad values by row.
+_CONVERT = pacsv.ConvertOptions(
+    strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True
+)
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file into a DataFrame, with clear errors.
+
+    Example:
+        >>> df = read_table("data/transactions_train.csv")  # doctest: +SKIP
+    """
+    path = Path(path)
+    check_readable(path)
+    try:
+        if is_parquet(path):
+            table = pq.read_table(path)
+        else:
+            table = pacsv.read_csv(path, read_options=_csv_read_options(), convert_options=_CONVERT)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise InputError(f"{path}: cannot be read as {'Parquet' if is_parquet(path) else 'CSV'}"
+                         f" ({_first_line(exc)}) — check the file's format") from exc
+    return _check_shape(table.to_pandas(), path)
+
+
+def iter_table(path: Path | str, chunk_rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    """Yield a CSV or Parquet file as DataFrames of about `chunk_rows` rows (bounded memory)."""
+    path = Path(path)
+    check_readable(path)
+    first = True
+    try:
+        if is_parquet(path):
+            batches: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(chunk_rows)
+        else:
+            reader = pacsv.open_csv(
+                path, read_options=_csv_read_options(1 << 24), convert_options=_CONVERT
+            )
+            batches = iter(reader)
+        for batch in batches:
+            frame = batch.to_pandas()
+            if first:
+                frame = _check_shape(frame, path) if len(frame) else frame
+                first = False
+            yield frame
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's format"
+                         ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it to `target` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
+    """Write `frame` atomically as CSV or Parquet, chosen by the file extension."""
+    path = Path(path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic_path(path) as tmp:
+        if is_parquet(path):
+            pq.write_table(table, tmp)
+        else:
+            pacsv.write_csv(table, tmp)
+    return path
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path

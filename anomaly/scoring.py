@@ -1,0 +1,159 @@
+"""From reconstruction errors to anomaly scores, percentiles and explanations.
+
+The score of a row (DESIGN.md): the mean over features of the squared reconstruction error, each
+divided by that feature's mean error on validation normals, so that features are comparable.
+Optionally a second signal from the network is added: the Mahalanobis distance of the row's code
+(latent vector) from the training codes, divided by its validation mean. Both parts have mean ≈ 1
+on normal data; `latent_weight` says how much the latent part counts, and the bundle records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+SCORE_BATCH = 65_536
+EPS = 1e-12
+
+
+def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False,
+                batch: int = SCORE_BATCH) -> tuple[np.ndarray, np.ndarray | None]:
+    """Squared reconstruction error per input (rows × inputs) and, if asked, the codes."""
+    network.eval()
+    errors = np.empty(inputs.shape, dtype=np.float32)
+    codes: list[np.ndarray] = []
+    encode = getattr(network, "encode", None)
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch):
+            x = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch]))
+            if want_codes and encode is not None:
+                code = encode(x)
+                recon = network.decoder(code)  # type: ignore[operator]
+                codes.append(code.reshape(len(x), -1).numpy())
+            else:
+                recon = network(x)
+            errors[start:start + batch] = ((recon - x) ** 2).numpy()
+    return errors, (np.concatenate(codes) if codes else None)
+
+
+def fold_matrix(sources: list[str], features: list[str]) -> np.ndarray:
+    """0/1 matrix (inputs × features) that sums the inputs belonging to each user feature."""
+    index = {name: j for j, name in enumerate(features)}
+    matrix = np.zeros((len(sources), len(features)), dtype=np.float32)
+    for i, source in enumerate(sources):
+        matrix[i, index[source]] = 1.0
+    return matrix
+
+
+@dataclass
+class LatentDistance:
+    """Mahalanobis distance of codes from the training codes (shrunk covariance)."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, codes: np.ndarray) -> LatentDistance:
+        from sklearn.covariance import LedoitWolf
+
+        model = LedoitWolf().fit(codes.astype(np.float64))
+        return cls(model.location_.astype(np.float64), model.precision_.astype(np.float64))
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        centered = codes.astype(np.float64) - self.mean
+        distance: np.ndarray = np.einsum("ij,jk,ik->i", centered, self.precision, centered)
+        return distance
+
+
+@dataclass
+class Scorer:
+    """Turns per-feature errors (and codes) into scores; fitted on validation normals.
+
+    Example:
+        >>> s = Scorer(["a", "b"], np.array([1.0, 2.0]))
+        >>> s.score(np.array([[1.0, 2.0], [3.0, 2.0]]))[0].round(2).tolist()
+        [1.0, 2.0]
+    """
+
+    features: list[str]
+    feature_scale: np.ndarray
+    latent: LatentDistance | None = None
+    latent_scale: float = 1.0
+    latent_weight: float = 0.0
+
+    @classmethod
+    def fit(cls, features: list[str], val_errors: np.ndarray, train_codes: np.ndarray | None = None,
+            val_codes: np.ndarray | None = None, latent_weight: float = 0.0) -> Scorer:
+        """Calibrate on validation normals (errors per feature; codes for the latent part)."""
+        scale = np.maximum(val_errors.astype(np.float64).mean(axis=0), EPS)
+        scale = np.maximum(scale, 1e-3 * float(np.median(scale)) + EPS)  # perfectly fit → not ∞
+        scorer = cls(features, scale)
+        if latent_weight > 0 and train_codes is not None and val_codes is not None:
+            scorer.latent = LatentDistance.fit(train_codes)
+            scorer.latent_scale = max(float(scorer.latent(val_codes).mean()), EPS)
+            scorer.latent_weight = latent_weight
+        return scorer
+
+    @property
+    def uses_codes(self) -> bool:
+        return self.latent is not None and self.latent_weight > 0
+
+    def score(self, feature_errors: np.ndarray, codes: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (rows) and each feature's share of the reconstruction part (rows × features)."""
+        normalized = feature_errors.astype(np.float64) / self.feature_scale
+        recon = normalized.mean(axis=1)
+        shares = normalized / np.maximum(normalized.sum(axis=1, keepdims=True), EPS)
+        total = recon
+        if self.uses_codes and codes is not None and self.latent is not None:
+            total = recon + self.latent_weight * self.latent(codes) / self.latent_scale
+        return total, shares
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "method": "mean normalized squared error" + (" + latent Mahalanobis distance"
+                                                         if self.uses_codes else ""),
+            "features": self.features,
+            "feature_scale": self.feature_scale.tolist(),
+            "latent_weight": self.latent_weight,
+        }
+        if self.latent is not None:
+            out["latent"] = {"mean": self.latent.mean.tolist(),
+                             "precision": self.latent.precision.tolist(),
+                             "scale": self.latent_scale}
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Scorer:
+        latent = raw.get("latent")
+        return cls(
+            features=list(raw["features"]),
+            feature_scale=np.asarray(raw["feature_scale"], dtype=np.float64),
+            latent=LatentDistance(np.asarray(latent["mean"]), np.asarray(latent["precision"]))
+            if latent else None,
+            latent_scale=float(latent["scale"]) if latent else 1.0,
+            latent_weight=float(raw.get("latent_weight", 0.0)),
+        )
+
+
+def percentiles(scores: np.ndarray, validation_sorted: np.ndarray) -> np.ndarray:
+    """Share of validation normals scoring strictly lower than each score (0–1)."""
+    if len(validation_sorted) == 0:
+        return np.full(len(scores), np.nan)
+    return np.searchsorted(validation_sorted, scores, side="left") / len(validation_sorted)
+
+
+def top_features(shares: np.ndarray, features: list[str], k: int = 3,
+                 min_share: float = 0.05) -> list[str]:
+    """Per row, e.g. ``"amount 71%, country 18%"``: the k largest error shares (≥ min_share)."""
+    k = min(k, shares.shape[1])
+    order = np.argsort(-shares, axis=1)[:, :k]
+    out: list[str] = []
+    for row, idx in zip(shares, order, strict=True):
+        parts = [f"{features[j]} {row[j]:.0%}" for j in idx if row[j] >= min_share]
+        out.append(", ".join(parts))
+    return out

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny seeded data and one trained bundle per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = {"max_epochs": 15, "patience": 5, "batch_size": 64, "progress_bar": False}
+
+
+def make_tabular(n: int = 600, seed: int = 0, anomalies: int = 0) -> pd.DataFrame:
+    """Correlated numerics + a categorical + an id column; anomalies break the correlation."""
+    rng = np.random.default_rng(seed)
+    load = rng.normal(size=n)
+    frame = pd.DataFrame({
+        "row_id": [f"r{i:05d}" for i in range(n)],
+        "a": load + 0.1 * rng.normal(size=n),
+        "b": 2 * load + 0.1 * rng.normal(size=n),
+        "c": -load + 0.1 * rng.normal(size=n),
+        "color": rng.choice(["red", "green", "blue"], size=n, p=[0.5, 0.3, 0.2]),
+        "label": 0,
+    })
+    if anomalies:
+        idx = rng.choice(n, anomalies, replace=False)
+        frame.loc[idx, "b"] = -2 * frame.loc[idx, "a"] + rng.choice([-3, 3], anomalies)
+        frame.loc[idx, "label"] = 1
+    return frame
+
+
+@pytest.fixture(scope="session")
+def tabular_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tabular")
+    train = folder / "train.csv"
+    test = folder / "test.csv"
+    make_tabular(600, seed=1).drop(columns=["label"]).to_csv(train, index=False)
+    make_tabular(300, seed=2, anomalies=15).to_csv(test, index=False)
+    return {"train": train, "test": test, "folder": folder}
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory, tabular_files: dict[str, Path]) -> Path:
+    """A workspace holding model 'toy' trained once through the real CLI."""
+    ws = tmp_path_factory.mktemp("ws")
+    result = run_cli("train", str(tabular_files["train"]), "--name", "toy", "--id-col", "row_id",
+                     "--epochs", "30", "--patience", "5", "--batch-size", "64", "--no-progress",
+                     "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    return ws
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 240,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `anomaly` CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "anomaly.cli", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, timeout=timeout,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
