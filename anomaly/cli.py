@@ -97,12 +97,10 @@ def train(
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
     from anomaly.config import load_settings, override
-    from anomaly.detector import Detector
     from anomaly.io import read_table
+    from anomaly.registry import detector_class
 
     settings = load_settings(config, kind)
-    if kind != "tabular" and config is None:
-        settings = override(settings, "training")
     settings = override(settings, "data", label_col=label_col, time_col=time_col,
                         id_col=tuple(id_col) if id_col else None, on_bad_rows=on_bad_rows)
     settings = override(settings, "model", hidden=_widths(hidden), dropout=dropout,
@@ -114,13 +112,11 @@ def train(
                         accelerator=accelerator, devices=devices, strategy=strategy,
                         num_nodes=num_nodes,
                         progress_bar=sys.stderr.isatty() if progress is None else progress)
-    if settings.kind != "tabular":
-        raise InputError(f"--kind {settings.kind}: not available in this version — use tabular")
     if len(data) != 1:
-        raise InputError("tabular training takes one file — concatenate the files first")
+        raise InputError(f"{settings.kind} training takes one file — concatenate the files first")
     path = data[0]
     frame = read_table(path)
-    detector = Detector.from_settings(settings)
+    detector = detector_class(settings.kind).from_settings(settings)
     detector.fit(frame, source=str(path))
     if not detector.is_global_zero_:
         return  # DDP worker: rank 0 writes the bundle
@@ -174,7 +170,7 @@ def score(
     workspace: Workspace = Path(),
 ) -> None:
     """Score files: anomaly_score, score_percentile, is_anomaly and top_features per row."""
-    from anomaly.detector import Detector
+    from anomaly.registry import load_detector
     from anomaly.runner import score_file
 
     if output is not None and len(inputs) > 1:
@@ -182,7 +178,7 @@ def score(
                          f"{workspace / 'scores'}/<input>.scored.csv for each")
     if on_bad_rows not in (None, "fail", "skip"):
         raise InputError(f"--on-bad-rows {on_bad_rows!r}: use fail or skip")
-    detector = Detector.load(model, _models(workspace))
+    detector = load_detector(model, _models(workspace))
     for path in inputs:
         target = output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
         summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
@@ -213,12 +209,13 @@ def evaluate(
     workspace: Workspace = Path(),
 ) -> None:
     """ROC-AUC, PR-AUC, precision, recall and F1 at the bundle's threshold and at best F1."""
-    from anomaly.detector import Detector, check_labels
+    from anomaly.detector import check_labels
     from anomaly.io import read_table
     from anomaly.metrics import binary_report
+    from anomaly.registry import load_detector
     from anomaly.thresholds import best_f1_threshold
 
-    detector = Detector.load(model, _models(workspace))
+    detector = load_detector(model, _models(workspace))
     frame = read_table(data)
     if label_col not in frame.columns:
         raise InputError(f"{data}: label column {label_col!r} not found — columns: "
@@ -269,10 +266,10 @@ def threshold(
     workspace: Workspace = Path(),
 ) -> None:
     """Choose a new threshold by a stated method and record it as a new threshold version."""
-    from anomaly.detector import Detector
+    from anomaly.registry import load_detector
     from anomaly.thresholds import choose_threshold
 
-    detector = Detector.load(model, _models(workspace))
+    detector = load_detector(model, _models(workspace))
     scores = labels = None
     if data is not None:
         scores, labels = _scores_and_labels(detector, data, label_col)

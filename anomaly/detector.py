@@ -252,7 +252,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         """The scored output: role columns carried through + the DESIGN.md score columns."""
         scores, shares, keep, _ = self._errors(frame, source, on_bad_rows, row_offset)
         limit = self.threshold_ if threshold is None else float(threshold)
-        out = frame.loc[keep, [c for c in self.features_.role_columns if c in frame.columns]]
+        out = frame.loc[keep, [c for c in self.features_.carried_columns if c in frame.columns]]
         out = out.reset_index(drop=True)
         out["anomaly_score"] = scores
         out["score_percentile"] = percentiles(scores, self.validation_scores_)

@@ -24,6 +24,7 @@ UNKNOWN = "__unknown__"
 MISSING = "__missing__"
 NUMERIC_SHARE = 0.98  # text columns that are this numeric are numeric columns with bad values
 ID_LIKE_SHARE = 0.5  # text columns with this share of distinct values look like identifiers
+ID_LIKE_NOTE = "looks like an identifier or free text"
 CLIP = 1e4  # scaled values are clipped so that a wild value cannot overflow float32
 
 
@@ -112,8 +113,9 @@ class TabularFeatures:
             return "numeric"
         distinct = present.nunique()
         if distinct > config.max_categories and distinct > ID_LIKE_SHARE * len(present):
-            self.dropped[name] = (f"looks like an identifier or free text ({distinct:,} distinct "
-                                  "values) — pass it as --id-col or set its type in the config")
+            self.dropped[name] = (f"{ID_LIKE_NOTE} ({distinct:,} distinct values) — carried into "
+                                  "the output; pass --id-col to say so, or set its type in the "
+                                  "config")
             return "ignore"
         return "categorical"
 
@@ -162,6 +164,12 @@ class TabularFeatures:
         for cat in self.categorical:
             sources.extend([cat.name] * (len(cat.categories) + 1))
         return sources
+
+    @property
+    def carried_columns(self) -> list[str]:
+        """Columns copied into scored output: id/time/label roles and identifier-like columns."""
+        ids = [c for c, why in self.dropped.items() if why.startswith(ID_LIKE_NOTE)]
+        return [*self.role_columns, *ids]
 
     @property
     def feature_columns(self) -> list[str]:
