@@ -160,6 +160,47 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                               ensure_all_finite="allow-nan", ensure_min_samples=1)
         return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
 
+    # --------------------------------------------- kind-specific hooks (tabular)
+    # Other data kinds subclass Detector and override these; the rest is shared.
+    def _split(self, frame: pd.DataFrame, settings: Settings
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Seeded random train/validation split of the normal rows."""
+        order = np.random.default_rng(settings.training.seed).permutation(len(frame))
+        n_val = max(2, round(settings.training.val_fraction * len(frame)))
+        return frame.iloc[order[n_val:]], frame.iloc[order[:n_val]]
+
+    def _fit_features(self, train_rows: pd.DataFrame, settings: Settings,
+                      source: str) -> Any:
+        """Fit the feature transform on training rows only."""
+        return TabularFeatures().fit(train_rows, settings.data, source)
+
+    @classmethod
+    def _features_from_json(cls, raw: dict[str, Any]) -> Any:
+        return TabularFeatures.from_json(raw)
+
+    def _inputs(self, frame: pd.DataFrame, source: str, policy: str,
+                row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Network inputs for `frame` and the mask of rows kept (bad rows may be skipped)."""
+        inputs, keep = self.features_.transform(frame, source, policy, row_offset)
+        return inputs, keep
+
+    def _network_spec(self, train_x: np.ndarray, settings: Settings
+                      ) -> tuple[str, dict[str, Any]]:
+        """Allow-listed network class name and its JSON arguments."""
+        n_inputs = int(train_x.shape[1])
+        m = settings.model
+        return "DenseAutoencoder", {
+            "n_inputs": n_inputs, "hidden": list(m.hidden or default_hidden(n_inputs)),
+            "activation": m.activation, "dropout": m.dropout, "norm": m.norm,
+            "residual": m.residual}
+
+    def _feature_errors(self, inputs: np.ndarray, want_codes: bool
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Squared reconstruction error per output row and user feature (+ codes if asked)."""
+        errors, codes = run_network(self.network_, inputs, want_codes=want_codes)
+        fold = fold_matrix(self.features_.input_sources, self.features_.feature_columns)
+        return errors @ fold, codes
+
     # -------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None, *, source: str = "input") -> Detector:
         """Train on normal rows (rows labelled 1 in `label_col` are left out of training)."""
@@ -175,52 +216,25 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         if len(frame) < MIN_TRAIN_ROWS:
             raise InputError(f"{source}: {len(frame)} normal row(s) — training needs at least "
                              f"{MIN_TRAIN_ROWS} (more is better: thousands) — add rows")
-        order = np.random.default_rng(cfg.seed).permutation(len(frame))
-        n_val = max(2, round(cfg.val_fraction * len(frame)))
-        train_rows, val_rows = frame.iloc[order[n_val:]], frame.iloc[order[:n_val]]
-
-        features = TabularFeatures().fit(train_rows, data, source)
-        train_x, _ = features.transform(train_rows, source, data.on_bad_rows)
-        val_x, _ = features.transform(val_rows, source, data.on_bad_rows, row_offset=0)
+        train_rows, val_rows = self._split(frame, settings)
+        self.settings_ = settings
+        self.features_ = self._fit_features(train_rows, settings, source)
+        train_x, _ = self._inputs(train_rows, source, data.on_bad_rows)
+        val_x, _ = self._inputs(val_rows, source, data.on_bad_rows)
         if len(train_x) < MIN_TRAIN_ROWS - 2 or len(val_x) < 2:
             raise InputError(f"{source}: too few usable rows after skipping bad ones "
                              f"({len(train_x)} train, {len(val_x)} validation) — fix the data")
-        n_inputs = train_x.shape[1]
-        architecture = {"n_inputs": n_inputs,
-                        "hidden": list(settings.model.hidden or default_hidden(n_inputs)),
-                        "activation": settings.model.activation,
-                        "dropout": settings.model.dropout, "norm": settings.model.norm,
-                        "residual": settings.model.residual}
-        network = build_network("DenseAutoencoder", architecture)
-        result = train_autoencoder(network, torch.from_numpy(train_x), torch.from_numpy(val_x),
-                                   cfg)
+        class_name, args = self._network_spec(train_x, settings)
+        result = train_autoencoder(build_network(class_name, args), torch.from_numpy(train_x),
+                                   torch.from_numpy(val_x), cfg)
         self.is_global_zero_ = result.is_global_zero
         for note in result.notes:
             log.warning("%s: %s", source, note)
-
         self.meta_: dict[str, Any] = {}
-        self.features_ = features
         self.network_ = result.network
-        self.architecture_ = {"class": "DenseAutoencoder", "args": architecture}
+        self.architecture_ = {"class": class_name, "args": args}
         self.history_ = result.history
-        self.settings_ = settings
-        lw = DEFAULT_LATENT_WEIGHT if self.latent_weight is None else float(self.latent_weight)
-        fold = fold_matrix(features.input_sources, features.feature_columns)
-        val_err, val_codes = run_network(self.network_, val_x, want_codes=lw > 0)
-        train_codes = run_network(self.network_, train_x, want_codes=True)[1] if lw > 0 else None
-        self.scorer_ = Scorer.fit(features.feature_columns, val_err @ fold, train_codes,
-                                  val_codes, lw)
-        self.validation_scores_ = np.sort(self.scorer_.score(val_err @ fold, val_codes)[0])
-        q = DEFAULT_QUANTILE if self.threshold_q is None else float(self.threshold_q)
-        choice = thresholds.choose_threshold("quantile", self.validation_scores_, q=q)
-        self.threshold_ = float(choice.value)
-        self.threshold_info_: dict[str, Any] = {
-            "version": 1, "method": choice.method, "params": choice.params,
-                                "value": choice.value, "history": [
-                                    {"version": 1, "method": choice.method,
-                                     "params": choice.params, "value": choice.value,
-                                     "at": _now(), "by": "train", "why": "initial threshold"}]}
-        self.offset_ = -self.threshold_
+        self._calibrate(train_x, val_x)
         self.training_summary_ = {
             "train_rows": len(train_x), "validation_rows": len(val_x),
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
@@ -230,15 +244,32 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         }
         return self
 
+    def _calibrate(self, train_x: np.ndarray, val_x: np.ndarray) -> None:
+        """Fit the scorer on validation normals and set the initial (quantile) threshold."""
+        lw = DEFAULT_LATENT_WEIGHT if self.latent_weight is None else float(self.latent_weight)
+        val_err, val_codes = self._feature_errors(val_x, want_codes=lw > 0)
+        train_codes = self._feature_errors(train_x, want_codes=True)[1] if lw > 0 else None
+        self.scorer_ = Scorer.fit(self.features_.feature_columns, val_err, train_codes,
+                                  val_codes, lw)
+        self.validation_scores_ = np.sort(self.scorer_.score(val_err, val_codes)[0])
+        q = DEFAULT_QUANTILE if self.threshold_q is None else float(self.threshold_q)
+        choice = thresholds.choose_threshold("quantile", self.validation_scores_, q=q)
+        entry = {"version": 1, "method": choice.method, "params": choice.params,
+                 "value": float(choice.value), "at": _now(), "by": "train",
+                 "why": "initial threshold"}
+        self.threshold_info_: dict[str, Any] = {**entry, "history": [entry]}
+        self.threshold_ = float(choice.value)
+        self.offset_ = -self.threshold_
+
     # ---------------------------------------------------------------- scoring
     def _errors(self, frame: pd.DataFrame, source: str, on_bad_rows: str | None,
                 row_offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Scores, error shares, kept-row mask and network inputs for `frame`."""
         check_is_fitted(self, "scorer_")
         policy = on_bad_rows or self.settings_.data.on_bad_rows
-        inputs, keep = self.features_.transform(frame, source, policy, row_offset)
-        errors, codes = run_network(self.network_, inputs, want_codes=self.scorer_.uses_codes)
-        fold = fold_matrix(self.features_.input_sources, self.features_.feature_columns)
-        scores, shares = self.scorer_.score(errors @ fold, codes)
+        inputs, keep = self._inputs(frame, source, policy, row_offset)
+        errors, codes = self._feature_errors(inputs, want_codes=self.scorer_.uses_codes)
+        scores, shares = self.scorer_.score(errors, codes)
         return scores, shares, keep, inputs
 
     def anomaly_scores(self, X: Any) -> np.ndarray:
@@ -319,17 +350,9 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         """Everything bundle.json holds besides format, name, version and hashes."""
         from anomaly.config import to_json
 
-        schema = [{"name": c, "role": "feature"} for c in self.features_.feature_columns]
-        s = self.settings_.data
-        for role, cols in (("id", s.id_col), ("time", (s.time_col,)), ("label", (s.label_col,))):
-            schema += [{"name": c, "role": role} for c in cols if c]
-        numeric = {c.name for c in self.features_.numeric}
-        for col in schema:
-            if col["role"] == "feature":
-                col["dtype"] = "numeric" if col["name"] in numeric else "categorical"
         return {
             "kind": self.kind,
-            "schema": {"columns": schema},
+            "schema": {"columns": self._schema()},
             "features": self.features_.to_json(),
             "network": self.architecture_,
             "settings": to_json(self.settings_),
@@ -339,6 +362,17 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             "data": data_info or {},
             "versions": _versions(),
         }
+
+    def _schema(self) -> list[dict[str, str]]:
+        """Input schema for bundle.json: each column with its role (and dtype for features)."""
+        numeric = {c.name for c in self.features_.numeric}
+        schema = [{"name": c, "role": "feature",
+                   "dtype": "numeric" if c in numeric else "categorical"}
+                  for c in self.features_.feature_columns]
+        s = self.settings_.data
+        for role, cols in (("id", s.id_col), ("time", (s.time_col,)), ("label", (s.label_col,))):
+            schema += [{"name": c, "role": role} for c in cols if c]
+        return schema
 
     def save(self, models_dir: Path | str, name: str,
              data_info: dict[str, Any] | None = None) -> Path:
@@ -361,14 +395,14 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         from anomaly.config import settings_from_json
 
         meta = bundle.meta
-        if meta.get("kind") != "tabular":
-            raise BundleError(f"{bundle.path}: data kind {meta.get('kind')!r} is not supported by "
-                              "this version of anomaly")
+        if meta.get("kind") != cls().kind:
+            raise BundleError(f"{bundle.path}: data kind {meta.get('kind')!r} does not match "
+                              f"{cls.__name__} — load it with anomaly.registry.load_detector")
         try:
             settings = settings_from_json(meta["settings"])
             det = cls.from_settings(settings)
             det.settings_ = settings
-            det.features_ = TabularFeatures.from_json(meta["features"])
+            det.features_ = cls._features_from_json(meta["features"])
             det.architecture_ = meta["network"]
             det.network_ = build_network(meta["network"]["class"], meta["network"]["args"])
             det.network_.load_state_dict(bundle.state, strict=True)
