@@ -374,11 +374,16 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             schema += [{"name": c, "role": role} for c in cols if c]
         return schema
 
-    def save(self, models_dir: Path | str, name: str,
+    def save(self, path: Path | str, name: str | None = None,
              data_info: dict[str, Any] | None = None) -> Path:
-        """Write a new bundle version under `models_dir/name/`; returns its folder."""
+        """Write a new bundle version; returns its folder.
+
+        `save("models/fraud")` and `save("models", "fraud")` both write ``models/fraud/vN``.
+        """
         check_is_fitted(self, "scorer_")
-        path = save_bundle(Path(models_dir), name, self.to_meta(data_info), self.network_,
+        models_dir = Path(path) if name is not None else Path(path).parent
+        name = name if name is not None else Path(path).name
+        path = save_bundle(models_dir, name, self.to_meta(data_info), self.network_,
                            self.history_, self.validation_scores_)
         self.bundle_path_ = path
         return path
