@@ -1,6 +1,13 @@
 """anomaly — autoencoder anomaly detection: train, score, explain, schedule, dashboard."""
 
+from typing import TYPE_CHECKING
+
 from anomaly.errors import AnomalyError, BundleError, ConfigError, InputError, SchemaError
+
+if TYPE_CHECKING:
+    from anomaly.detector import Detector
+
+    load_detector = Detector.load
 
 __version__ = "0.1.0"
 

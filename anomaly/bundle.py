@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from anomaly.errors import BundleError
-from anomaly.io import write_text
+from anomaly.io import apply_umask, write_text
 
 FORMAT = "anomaly-bundle"
 FORMAT_VERSION = 1
@@ -110,6 +110,9 @@ def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.M
                                                                   index=False)
         files = {f: sha256_file(staging / f) for f in (WEIGHTS_FILE, HISTORY_FILE,
                                                        VALIDATION_FILE)}
+        apply_umask(staging, directory=True)  # mkdtemp makes 0700: readable by the owner only
+        for file in files:
+            apply_umask(staging / file)
         while True:
             version = max(versions(home), default=0) + 1
             full = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name,

@@ -17,6 +17,19 @@ import typer
 
 from anomaly.errors import AnomalyError, InputError
 
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    try:  # typer >= 0.22 vendors its own copy of click: its usage errors are not click's classes
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # pragma: no cover - older typer raises click's own
+        return (click.ClickException,)
+    return (click.ClickException, TyperClickException)
+
+
+USAGE_ERRORS = _usage_errors()
+EXITS: tuple[type[Exception], ...] = (click.exceptions.Exit, typer.Exit)
+ABORTS: tuple[type[Exception], ...] = (click.exceptions.Abort, typer.Abort)
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Autoencoder anomaly detection: train, score, explain, schedule, dashboard.")
@@ -390,16 +403,17 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps errors to exit codes (2 for bad input, 1 for bugs)."""
     _setup_logging()
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False: typer returns the code of a `typer.Exit(code)` instead of exiting
+        code = app(args=argv, standalone_mode=False)
     except AnomalyError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except EXITS as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except USAGE_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
         sys.exit(2)
-    except click.exceptions.Abort:
+    except ABORTS:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
@@ -409,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc} — check the path and "
                    "permissions", err=True)
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -225,6 +225,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             raise InputError(f"{source}: too few usable rows after skipping bad ones "
                              f"({len(train_x)} train, {len(val_x)} validation) — fix the data")
         class_name, args = self._network_spec(train_x, settings)
+        torch.manual_seed(cfg.seed)  # the initial weights are part of a reproducible run
         result = train_autoencoder(build_network(class_name, args), torch.from_numpy(train_x),
                                    torch.from_numpy(val_x), cfg)
         self.is_global_zero_ = result.is_global_zero

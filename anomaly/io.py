@@ -25,6 +25,20 @@ SNIFF_BYTES = 64 * 1024
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask is process-wide and not thread-safe
+
+
+def apply_umask(path: Path, directory: bool = False) -> None:
+    """Give a mkstemp/mkdtemp path (0600/0700) the permissions a plain open() would have."""
+    path.chmod((0o777 if directory else 0o666) & ~_UMASK)
+
+
 def is_parquet(path: Path) -> bool:
     """True when the file name says Parquet (``.parquet`` / ``.pq``)."""
     return path.suffix.lower() in PARQUET_SUFFIXES
@@ -141,6 +155,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    apply_umask(tmp)  # outputs are shared files, not secrets: not mkstemp's 0600
     try:
         yield tmp
         tmp.replace(target)

@@ -162,7 +162,7 @@ def pot_threshold(scores: np.ndarray, risk: float = 1e-3, level: float = 0.98) -
     if n_t < _MIN_EXCESSES:
         raise ValueError(
             f"POT needs at least {_MIN_EXCESSES} scores above the level-{level:g} quantile but "
-            f"found {n_t}; use more validation rows or a lower level."
+            f"found {n_t}; use more validation rows or a lower level (e.g. --level 0.9)."
         )
     gamma, sigma = _fit_gpd(excesses)
     ratio = risk * len(arr) / n_t

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +65,38 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 240,
     return subprocess.run([sys.executable, "-m", "anomaly.cli", *args], capture_output=True,
                           text=True, cwd=cwd or ROOT, timeout=timeout,
                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+@dataclass
+class CliResult:
+    """Exit code and captured output of one in-process CLI call."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str) -> CliResult:
+    """Run `anomaly.cli.main` in this process (no 4 s interpreter start) and capture its output.
+
+    Same entry point as the console script; an exception that `main` lets through fails the test,
+    just as it would print a traceback in a real run. The 'anomaly' logger is restored afterwards
+    so that other tests' `caplog` still sees its records.
+    """
+    from anomaly.cli import main
+
+    logger = logging.getLogger("anomaly")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
+    return CliResult(code if isinstance(code, int) else 1, out.getvalue(), err.getvalue())

@@ -28,6 +28,27 @@ ID_LIKE_NOTE = "looks like an identifier or free text"
 CLIP = 1e4  # scaled values are clipped so that a wild value cannot overflow float32
 
 
+def str_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with column labels as strings (features are stored by name: 0 becomes '0')."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.rename(columns=str)
+
+
+def first_bad_row(series: pd.Series, bad: np.ndarray) -> tuple[int, int]:
+    """(row in the data as read, position in `series`) of the earliest flagged row.
+
+    Training rows arrive shuffled (train/validation split): an integer index still says which
+    row of the file a value came from, so the message names that row, not the position.
+    """
+    positions = np.flatnonzero(bad)
+    if pd.api.types.is_integer_dtype(series.index):
+        rows = series.index.to_numpy()[positions]
+        k = int(np.argmin(rows))
+        return int(rows[k]), int(positions[k])
+    return int(positions[0]), int(positions[0])
+
+
 def fmt_row(index: int) -> str:
     """Data-row number as users count it (1 = first row after the header)."""
     return f"{index + 1:,}"
@@ -68,6 +89,7 @@ class TabularFeatures:
             source: str = "input") -> TabularFeatures:
         """Learn column types, scaling, imputation and vocabularies from training rows."""
         config = config or DataConfig()
+        frame = str_columns(frame)
         roles = [*config.id_col, config.time_col, config.label_col]
         self.role_columns = [c for c in roles if c]
         for col in self.role_columns:
@@ -186,7 +208,8 @@ class TabularFeatures:
         expected = set(self.feature_columns) | set(self.role_columns) | set(self.dropped)
         extra = [str(c) for c in frame.columns if c not in expected]
         if extra:
-            log.info("%s: ignoring column(s) the model does not use: %s", source, _list(extra))
+            log.warning("%s: ignoring column(s) the model does not use: %s", source,
+                        _list(extra))
 
     def transform(self, frame: pd.DataFrame, source: str = "input",
                   on_bad_rows: str = "fail", row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -196,6 +219,7 @@ class TabularFeatures:
             (inputs, kept): float32 array of shape (kept rows, len(input_names)) and a boolean
             mask of the input rows that were kept (all True unless bad rows were skipped).
         """
+        frame = str_columns(frame)
         self.check_columns(frame, source)
         n = len(frame)
         out = np.empty((n, len(self.input_names)), dtype=np.float32)
@@ -235,20 +259,20 @@ class TabularFeatures:
                                                                      na_value=np.nan)
             bad = np.isnan(values) & series.notna().to_numpy()
             if bad.any():
-                first = int(np.flatnonzero(bad)[0])
+                row, first = first_bad_row(series, bad)
                 if on_bad_rows != "skip" or keep is None:
                     raise InputError(
-                        f"{source}: column {name!r} row {fmt_row(first + row_offset)}: "
+                        f"{source}: column {name!r} row {fmt_row(row + row_offset)}: "
                         f"{series.iloc[first]!r} is not a number ({int(bad.sum()):,} such "
                         "row(s)) — fix the value or pass --on-bad-rows skip")
                 keep &= ~bad
                 log.warning("%s: skipped %d row(s) with non-numeric %r", source, bad.sum(), name)
         infinite = np.isinf(values)
         if infinite.any():
-            first = int(np.flatnonzero(infinite)[0])
+            row, first = first_bad_row(series, infinite)
             if on_bad_rows != "skip" or keep is None:
                 raise InputError(
-                    f"{source}: column {name!r} row {fmt_row(first + row_offset)}: {values[first]} "
+                    f"{source}: column {name!r} row {fmt_row(row + row_offset)}: {values[first]} "
                     "is infinite — replace it with a finite value, leave it empty (missing), "
                     "or pass --on-bad-rows skip")
             keep &= ~infinite

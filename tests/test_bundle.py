@@ -1,0 +1,276 @@
+"""Bundles: round trip, versions, threshold history, one-run overrides, listing, and no pickle."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, run_main
+
+from anomaly import BundleError, Detector
+from anomaly.bundle import resolve, sha256_file
+
+
+@pytest.fixture
+def private_ws(workspace: Path, tmp_path: Path) -> Path:
+    """A workspace holding a private copy of model 'toy' (tests here change its threshold)."""
+    shutil.copytree(workspace / "models" / "toy", tmp_path / "ws" / "models" / "toy")
+    return tmp_path / "ws"
+
+
+def _meta(ws: Path, version: int = 1) -> dict:
+    return json.loads((ws / "models" / "toy" / f"v{version}" / "bundle.json").read_text())
+
+
+def _score(ws: Path, data: Path, out: Path, *extra: str) -> pd.DataFrame:
+    result = run_main("score", "toy", str(data), "-o", str(out), "--show", "0", *extra,
+                      "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    return pd.read_parquet(out)
+
+
+# ---------------------------------------------------------------- round trip
+def test_save_load_round_trip_gives_identical_scores(workspace: Path, tmp_path: Path,
+                                                     tabular_files: dict[str, Path]) -> None:
+    frame = pd.read_csv(tabular_files["test"])
+    original = Detector.load("toy", workspace / "models")
+    path = original.save(tmp_path / "models", "copy")
+    assert path == tmp_path / "models" / "copy" / "v1"
+    again = Detector.load(path)
+    np.testing.assert_array_equal(original.anomaly_scores(frame), again.anomaly_scores(frame))
+    np.testing.assert_array_equal(original.explain(frame).to_numpy(),
+                                  again.explain(frame).to_numpy())
+    pd.testing.assert_frame_equal(original.score_frame(frame), again.score_frame(frame))
+    assert again.threshold_ == original.threshold_
+    np.testing.assert_array_equal(again.validation_scores_, original.validation_scores_)
+    pd.testing.assert_frame_equal(again.history_, original.history_)
+
+    # The CLI computes the very same numbers (Parquet keeps floats exact).
+    cli = _score(workspace, tabular_files["test"], tmp_path / "cli.parquet")
+    np.testing.assert_array_equal(cli["anomaly_score"].to_numpy(),
+                                  again.anomaly_scores(frame))
+    assert cli["row_id"].tolist() == frame["row_id"].tolist()  # the id column is carried
+
+
+def test_bundle_files_are_weights_and_json_only(workspace: Path) -> None:
+    folder = workspace / "models" / "toy" / "v1"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "bundle.json", "history.csv", "model.safetensors", "validation_scores.csv"]
+    meta = _meta(workspace)
+    assert meta["format"] == "anomaly-bundle" and meta["kind"] == "tabular"
+    for name, digest in meta["files"].items():
+        assert sha256_file(folder / name) == digest
+    history = pd.read_csv(folder / "history.csv")
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "lr", "grad_norm"]
+    roles = {c["name"]: c["role"] for c in meta["schema"]["columns"]}
+    assert roles == {"a": "feature", "b": "feature", "c": "feature", "color": "feature",
+                     "row_id": "id"}
+
+
+def test_bundles_and_outputs_get_ordinary_permissions(workspace: Path, tmp_path: Path,
+                                                      tabular_files: dict[str, Path]) -> None:
+    """Temp-file-then-rename must not leave mkstemp's owner-only modes (0600/0700) behind."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    folder = workspace / "models" / "toy" / "v1"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    for file in folder.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, file.name
+    _score(workspace, tabular_files["test"], tmp_path / "scored.parquet")
+    assert stat.S_IMODE((tmp_path / "scored.parquet").stat().st_mode) == 0o666 & ~umask
+
+
+# ------------------------------------------------------------------- versions
+def test_versions_increment_and_resolve(workspace: Path, tmp_path: Path,
+                                        tabular_files: dict[str, Path]) -> None:
+    models = tmp_path / "models"
+    det = Detector.load("toy", workspace / "models")
+    first = det.save(models, "m")
+    second = det.save(models / "m")  # the one-path form writes the same place
+    assert (first.name, second.name) == ("v1", "v2")
+    assert resolve("m", models) == second
+    assert resolve("m@1", models) == first
+    assert resolve("m@v2", models) == second
+    assert Detector.load("m", models).meta_["version"] == 2
+    assert Detector.load("m@1", models).meta_["version"] == 1
+    with pytest.raises(BundleError, match=r"no version '3' — versions: 1, 2"):
+        resolve("m@3", models)
+
+    listing = run_main("models", "--workspace", str(tmp_path))
+    assert listing.returncode == 0
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("m "))
+    assert re.search(r"^m\s+2\s+tabular", row), row
+
+    out = tmp_path / "old.parquet"
+    result = run_main("score", "m@1", str(tabular_files["test"]), "-o", str(out), "--show", "0",
+                      "--workspace", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_parquet(out)) == 300
+
+
+# ------------------------------------------------------------------ thresholds
+METHOD_ARGS = {
+    "quantile": ["--q", "0.9"],
+    "contamination": ["--contamination", "0.1", "--data", "{test}"],
+    "sigma": ["--k", "2"],
+    "mad": ["--k", "3"],
+    "pot": ["--level", "0.9", "--risk", "0.01"],
+    "f1": ["--data", "{test}", "--label-col", "label"],
+}
+
+
+@pytest.mark.parametrize("method", list(METHOD_ARGS))
+def test_threshold_method_records_a_new_version_used_by_scoring(
+        method: str, private_ws: Path, tmp_path: Path, tabular_files: dict[str, Path]) -> None:
+    test = tabular_files["test"]
+    before = _meta(private_ws)["threshold"]
+    args = [a.format(test=test) for a in METHOD_ARGS[method]]
+    result = run_main("threshold", "toy", "--method", method, *args, "--why", f"try {method}",
+                      "--workspace", str(private_ws))
+    assert result.returncode == 0, result.stderr
+    assert "saved as threshold version 2" in result.stdout
+
+    after = _meta(private_ws)["threshold"]
+    assert after["version"] == 2 and after["method"] == method
+    assert after["value"] != pytest.approx(before["value"])
+    assert [h["version"] for h in after["history"]] == [1, 2]
+    assert after["history"][0] == before["history"][0]  # history is appended, never rewritten
+    assert after["history"][1]["why"] == f"try {method}"
+    assert after["history"][1]["value"] == after["value"]
+
+    scored = _score(private_ws, test, tmp_path / "scored.parquet")
+    expected = scored["anomaly_score"] > after["value"]
+    assert (scored["is_anomaly"] == expected).all()
+    if method == "contamination":  # flags the requested share of --data
+        assert scored["is_anomaly"].mean() == pytest.approx(0.1, abs=0.01)
+
+
+def test_threshold_history_accumulates_and_dry_run_saves_nothing(private_ws: Path) -> None:
+    ws = ["--workspace", str(private_ws)]
+    for q in ("0.9", "0.95"):
+        assert run_main("threshold", "toy", "--method", "quantile", "--q", q, *ws).returncode == 0
+    before = (private_ws / "models" / "toy" / "v1" / "bundle.json").read_bytes()
+    dry = run_main("threshold", "toy", "--method", "sigma", "--dry-run", *ws)
+    assert dry.returncode == 0 and "sigma" in dry.stdout
+    assert (private_ws / "models" / "toy" / "v1" / "bundle.json").read_bytes() == before
+
+    threshold = _meta(private_ws)["threshold"]
+    assert threshold["version"] == 3
+    assert [h["params"] for h in threshold["history"]][1:] == [{"q": 0.9}, {"q": 0.95}]
+    assert not (private_ws / "models" / "toy" / "v2").exists()  # a threshold is not a retrain
+    info = run_main("info", "toy", *ws)
+    assert info.returncode == 0
+    assert "threshold v3" in info.stdout
+    assert len(re.findall(r"^\s+v[123] \d{4}-", info.stdout, flags=re.M)) == 3
+
+
+def test_threshold_bad_parameters_exit_2(private_ws: Path) -> None:
+    ws = ["--workspace", str(private_ws)]
+    pot = run_main("threshold", "toy", "--method", "pot", *ws)  # 120 validation rows: too few
+    assert pot.returncode == 2 and "Traceback" not in pot.stderr
+    assert "lower level" in pot.stderr
+    f1 = run_main("threshold", "toy", "--method", "f1", *ws)
+    assert f1.returncode == 2 and "--label-col" in f1.stderr
+    unknown = run_main("threshold", "toy", "--method", "magic", *ws)
+    assert unknown.returncode == 2 and "quantile" in unknown.stderr
+    assert _meta(private_ws)["threshold"]["version"] == 1
+
+
+def test_score_threshold_overrides_one_run_only(private_ws: Path, tmp_path: Path,
+                                                tabular_files: dict[str, Path]) -> None:
+    bundle_json = private_ws / "models" / "toy" / "v1" / "bundle.json"
+    before = bundle_json.read_bytes()
+    test = tabular_files["test"]
+    once = _score(private_ws, test, tmp_path / "once.parquet", "--threshold", "0")
+    assert once["is_anomaly"].all()  # every score is > 0
+    assert bundle_json.read_bytes() == before
+    normal = _score(private_ws, test, tmp_path / "normal.parquet")
+    assert (normal["is_anomaly"] == (normal["anomaly_score"] >
+                                     _meta(private_ws)["threshold"]["value"])).all()
+    assert normal["is_anomaly"].sum() < len(normal)
+
+
+# ------------------------------------------------------------------ models / info
+def test_models_and_info_output(workspace: Path, tmp_path: Path) -> None:
+    listing = run_main("models", "--workspace", str(workspace))
+    assert listing.returncode == 0
+    assert re.search(r"^toy\s+1\s+tabular\s+\S+\s+[\d.e+-]+ \(quantile\)$", listing.stdout,
+                     flags=re.M), listing.stdout
+
+    empty = run_main("models", "--workspace", str(tmp_path))
+    assert empty.returncode == 0 and "no models" in empty.stdout
+
+    info = run_main("info", "toy", "--workspace", str(workspace))
+    assert info.returncode == 0
+    lines = info.stdout.splitlines()
+    assert lines[0].startswith("toy@1  (")
+    assert "  features (4): a, b, c, color" in lines
+    assert "  other columns: row_id (id)" in lines
+    assert any(line.startswith("  threshold v1: ") for line in lines)
+    assert any("model.safetensors" in line for line in lines)
+
+    as_json = run_main("info", "toy", "--json", "--workspace", str(workspace))
+    meta = json.loads(as_json.stdout)
+    assert meta["name"] == "toy" and meta["version"] == 1
+    assert set(meta["files"]) == {"model.safetensors", "history.csv", "validation_scores.csv"}
+    assert meta["training"]["train_rows"] + meta["training"]["validation_rows"] == 600
+
+
+# ----------------------------------------------------------------------- safety
+UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "joblib", "dill", "cloudpickle", "shelve",
+                  "marshal"}
+
+
+def unsafe_calls(source: str) -> list[str]:
+    """Imports of pickle-like modules and calls that unpickle, found in Python source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] in UNSAFE_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] in UNSAFE_MODULES:
+                found.append(node.module)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = getattr(getattr(func, "value", None), "id", "")
+            flags = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+            if name in ("read_pickle", "to_pickle", "load_from_checkpoint"):
+                found.append(name)
+            elif owner == "torch" and name == "load" and flags.get("weights_only") is not True:
+                found.append("torch.load without weights_only=True")
+            elif flags.get("allow_pickle") is True:
+                found.append(f"{name}(allow_pickle=True)")
+    return found
+
+
+def test_no_pickle_anywhere_in_the_package() -> None:
+    """Opening a bundle must not be able to run code: no pickle-based loading in the package."""
+    hits = {}
+    for path in sorted((ROOT / "anomaly").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        found = unsafe_calls(source)
+        # a plain grep as well, for torch.load reached some other way (e.g. an alias)
+        found += [line.strip() for line in source.splitlines()
+                  if "torch.load(" in line and "weights_only=True" not in line]
+        if found:
+            hits[str(path.relative_to(ROOT))] = found
+    assert not hits
+
+
+def test_no_pickle_guard_catches_offenders() -> None:
+    assert unsafe_calls("import torch\nstate = torch.load(path)")
+    assert not unsafe_calls("import torch\nstate = torch.load(path, weights_only=True)")
+    assert unsafe_calls("import joblib")
+    assert unsafe_calls("from pickle import loads")
+    assert unsafe_calls("np.load(f, allow_pickle=True)")
+    assert unsafe_calls("pd.read_pickle(f)")
+    assert not unsafe_calls('"""Never pickle."""\nload_file(str(path))')
