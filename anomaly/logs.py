@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from anomaly import thresholds
 from anomaly.config import Settings
 from anomaly.errors import InputError
 from anomaly.features.logs import WEIGHTINGS, DrainConfig, LogFeatures
@@ -96,7 +97,7 @@ class LogDetector(Detector):
     def _frame(self, X: Any, reset: bool) -> pd.DataFrame:
         if isinstance(X, str | Path) or (isinstance(X, list | tuple) and X
                                          and isinstance(X[0], str | Path)):
-            X = self.read(X)
+            X = self.read([Path(p) for p in ([X] if isinstance(X, str | Path) else X)])
         if not isinstance(X, pd.DataFrame):
             raise InputError("LogDetector takes log file paths or a frame of sessions (from "
                              "LogDetector.read)")
@@ -115,6 +116,14 @@ class LogDetector(Detector):
         return sessions_from_events(frame.astype(str), options, source)
 
     # ----------------------------------------------------------------- hooks
+    def _split(self, frame: pd.DataFrame, settings: Settings
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # Templates are learned from every normal session (train + validation) so that the
+        # validation sessions hold no unknown template: "unknown" then means "never seen in
+        # normal data", which makes it a strong signal. Scaling still uses train rows only.
+        self._normal_rows = frame
+        return super()._split(frame, settings)
+
     def _fit_features(self, train_rows: pd.DataFrame, settings: Settings, source: str) -> Any:
         weighting = self.weighting or "log"
         if weighting not in WEIGHTINGS:
@@ -122,7 +131,34 @@ class LogDetector(Detector):
         drain = DrainConfig(sim_th=self.sim_th) if self.sim_th is not None else DrainConfig()
         features = LogFeatures(options=self.log_options(), weighting=weighting, drain=drain,
                                time_format=getattr(self, "_time_format", None))
-        return features.fit(train_rows, source)
+        vocabulary = getattr(self, "_normal_rows", None)
+        fitted = features.fit(train_rows, source, vocabulary)
+        self.__dict__.pop("_normal_rows", None)
+        return fitted
+
+    def _calibrate(self, train_x: np.ndarray, val_x: np.ndarray) -> None:
+        """Core calibration; the initial threshold is a POT (EVT) tail fit unless q is given.
+
+        Session scores of normal logs are heavy-tailed (rare but normal templates), so a
+        quantile of a few hundred validation sessions sits inside that tail; the generalized
+        Pareto fit of the tail (core defaults: risk 1e-3, level 0.98) extrapolates beyond it.
+        Falls back to the quantile when there are too few validation sessions for a fit.
+        """
+        super()._calibrate(train_x, val_x)
+        if self.threshold_q is not None:
+            return
+        try:
+            choice = thresholds.choose_threshold("pot", self.validation_scores_)
+        except ValueError as exc:
+            self.threshold_info_["why"] = f"initial threshold (POT not possible: {exc})"
+            self.threshold_info_["history"][0]["why"] = self.threshold_info_["why"]
+            return
+        entry = {**self.threshold_info_["history"][0], "method": choice.method,
+                 "params": choice.params, "value": float(choice.value),
+                 "why": "initial threshold (logs: EVT tail of validation sessions)"}
+        self.threshold_info_ = {**entry, "history": [entry]}
+        self.threshold_ = float(choice.value)
+        self.offset_ = -self.threshold_
 
     @classmethod
     def _features_from_json(cls, raw: dict[str, Any]) -> Any:

@@ -31,6 +31,7 @@ WEIGHTINGS = ("raw", "log", "tfidf")
 LENGTH = "session length"
 UNKNOWN = "unknown templates"
 SCALE_FLOOR = 0.05
+UNKNOWN_UNIT = 0.01
 CLIP = 100.0
 CACHE_LIMIT = 200_000
 PARAM = "<*>"
@@ -157,11 +158,17 @@ class LogFeatures:
                 "last_time", "n_lines"]
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, sessions: pd.DataFrame, source: str = "input") -> LogFeatures:
-        """Mine templates (text) or collect the event vocabulary (CSV) from training sessions."""
+    def fit(self, sessions: pd.DataFrame, source: str = "input",
+            vocabulary: pd.DataFrame | None = None) -> LogFeatures:
+        """Mine templates (text) or collect the event vocabulary (CSV), then fit the scaling.
+
+        Templates come from `vocabulary` (all normal sessions) when given, else from `sessions`;
+        the scaling statistics always come from `sessions` (the training rows).
+        """
         if self.weighting not in WEIGHTINGS:
             raise InputError(f"--weighting {self.weighting!r}: use one of {', '.join(WEIGHTINGS)}")
-        items = [line for lines in sessions[ITEMS] for line in lines]
+        source_rows = sessions if vocabulary is None else vocabulary
+        items = [line for lines in source_rows[ITEMS] for line in lines]
         if not items:
             raise InputError(f"{source}: the training sessions hold no lines — add log lines")
         if self.options.form == "text":
@@ -178,6 +185,9 @@ class LogFeatures:
         x = self._weighted(counts, length, unknown)
         self.center = x.mean(axis=0).tolist()
         self.scale = np.maximum(x.std(axis=0), SCALE_FLOOR).tolist()
+        # unknown share: no centring, and 1 % of a session's lines = 1 unit, so that even one
+        # never-seen template stands out (training sessions have none by construction)
+        self.center[-1], self.scale[-1] = 0.0, UNKNOWN_UNIT
         return self
 
     # --------------------------------------------------------------- applying
@@ -226,7 +236,8 @@ class LogFeatures:
         counts, length, unknown = self._counts(sessions)
         x = (self._weighted(counts, length, unknown) - np.asarray(self.center)) \
             / np.asarray(self.scale)
-        return np.clip(x, -CLIP, CLIP).astype(np.float32)
+        inputs: np.ndarray = np.clip(x, -CLIP, CLIP).astype(np.float32)
+        return inputs
 
     def session_counts(self, items: list[str]) -> tuple[list[int], int]:
         """Count per template and the number of unknown lines of one session."""
