@@ -20,11 +20,18 @@ def train_logs(paths: list[Path], settings: Settings, name: str | None, workspac
     """Train a `LogDetector` on one or more log files and save the bundle."""
     from anomaly.bundle import sha256_file
     from anomaly.cli import _default_name, _echo, _models
+    from anomaly.logparse import log_options, read_sessions
+
+    reading = {k: log_args.get(k) for k in ("session_regex", "window", "time_format",
+                                            "session_col", "event_col", "sequence_col",
+                                            "max_line_length")}
+    options = log_options(**reading, time_col=settings.data.time_col,
+                          label_col=settings.data.label_col)
+    sessions, _ = read_sessions(paths, options)  # bad input fails here, before torch loads
     from anomaly.logs import LogDetector
 
     detector = LogDetector.from_settings(settings, **log_args)
     source = ", ".join(map(str, paths)) if len(paths) > 1 else str(paths[0])
-    sessions = detector.read(paths)
     detector.fit(sessions, source=source)
     if not detector.is_global_zero_:
         return  # DDP worker: rank 0 writes the bundle

@@ -442,6 +442,10 @@ def read_sessions(paths: list[Path], options: LogOptions,
     """Sessions of all `paths` (one row each) and the timestamp format used for raw text."""
     if options.form == "text":
         tables = [read_text_lines(Path(p), options, time_format) for p in paths]
-        return sessions_from_lines(tables, options), tables[0].time_format
-    frames = [sessions_from_events(read_event_table(Path(p)), options, str(p)) for p in paths]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0], None
+        frame, fmt = sessions_from_lines(tables, options), tables[0].time_format
+    else:
+        frames = [sessions_from_events(read_event_table(Path(p)), options, str(p)) for p in paths]
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        fmt = None
+    frame.attrs["time_format"] = fmt  # travels with the frame into LogDetector.fit
+    return frame, fmt

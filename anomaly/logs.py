@@ -70,8 +70,7 @@ class LogDetector(Detector):
 
     def fit(self, X: Any, y: Any = None, *, source: str = "input") -> LogDetector:
         """Train on the normal sessions of log files (paths) or of a frame of sessions."""
-        for name in ("features_", "_time_format"):
-            self.__dict__.pop(name, None)  # a refit reads with the constructor's options
+        self.__dict__.pop("features_", None)  # a refit reads with the constructor's options
         super().fit(X, y, source=source)
         return self
 
@@ -89,9 +88,8 @@ class LogDetector(Detector):
         if isinstance(paths, str | Path):
             paths = [Path(paths)]
         fitted = getattr(self, "features_", None)
-        frame, fmt = read_sessions([Path(p) for p in paths], self.log_options(),
-                                   fitted.time_format if fitted is not None else None)
-        self._time_format = fmt
+        frame, _ = read_sessions([Path(p) for p in paths], self.log_options(),
+                                 fitted.time_format if fitted is not None else None)
         return frame
 
     def _frame(self, X: Any, reset: bool) -> pd.DataFrame:
@@ -101,6 +99,8 @@ class LogDetector(Detector):
         if not isinstance(X, pd.DataFrame):
             raise InputError("LogDetector takes log file paths or a frame of sessions (from "
                              "LogDetector.read)")
+        if reset:
+            self._time_format = X.attrs.get("time_format")
         return self._sessions(X, "input")
 
     def _sessions(self, frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -50,12 +50,13 @@ def evaluate(name: str, labels: np.ndarray, scores: np.ndarray, threshold: float
             "best_f1": best}
 
 
-def run_sequences(epochs: int) -> dict[str, Any]:
+def run_sequences(epochs: int, weighting: str) -> dict[str, Any]:
     train = pd.read_csv(DATA / "deeplog_hdfs_train.csv", dtype=str)
     train = train.rename(columns={"session_index": "block_id"})
     dev = pd.read_csv(DATA / "hdfs_blocks_dev.csv", dtype=str)
     det = LogDetector(session_col="block_id", sequence_col="event_sequence", max_epochs=epochs,
-                      batch_size=256, seed=0).fit(train, source="deeplog_hdfs_train.csv")
+                      batch_size=256, seed=0, weighting=weighting)
+    det.fit(train, source="deeplog_hdfs_train.csv")
     scored = det.score_frame(dev)
     labels = dev["label"].astype(int).to_numpy()
     return evaluate("events (DeepLog train → dev blocks)", labels,
@@ -68,7 +69,7 @@ def write_raw(lines: pd.DataFrame, path: Path) -> None:
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
 
 
-def run_raw(epochs: int, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_raw(epochs: int, weighting: str, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     lines = pd.read_csv(DATA / "hdfs_raw_lines_dev_subset.csv", dtype=str, keep_default_na=False)
     labels = pd.read_csv(DATA / "hdfs_blocks_dev.csv", dtype=str).set_index("block_id")["label"]
     block_label = labels.reindex(lines["block_id"].unique()).astype(int)
@@ -79,7 +80,8 @@ def run_raw(epochs: int, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     train_log, test_log = folder / "hdfs_train.log", folder / "hdfs_test.log"
     write_raw(lines[is_train], train_log)
     write_raw(lines[~is_train], test_log)
-    det = LogDetector(session_regex=REGEX, max_epochs=epochs, batch_size=64, seed=0)
+    det = LogDetector(session_regex=REGEX, max_epochs=epochs, batch_size=64, seed=0,
+                      weighting=weighting)
     det.fit([train_log], source=str(train_log))
     scored = det.score_frame(det.read([test_log]))
     truth = block_label.reindex(scored["session"]).to_numpy()
@@ -120,17 +122,19 @@ def throughput(det: LogDetector, test_log: Path, repeats: int = 3) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--weighting", default="log", help="raw | log | tfidf")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machine)")
     args = parser.parse_args(argv)
     if not DATA.exists():
         print(f"{DATA} not found — the HDFS benchmark needs ../shared/data/hdfs; skipping")
         return 0
     torch.set_num_threads(args.threads)
-    rows = [run_sequences(args.epochs)]
+    rows = [run_sequences(args.epochs, args.weighting)]
     with tempfile.TemporaryDirectory() as tmp:
-        raw, speed = run_raw(args.epochs, Path(tmp))
+        raw, speed = run_raw(args.epochs, args.weighting, Path(tmp))
     rows.append(raw)
-    print("\nHDFS_v1 (data: ../shared/data/hdfs; thresholds from validation normals only)")
+    print(f"\nHDFS_v1 (data: ../shared/data/hdfs; {args.weighting} counts, {args.epochs} epochs; "
+          "thresholds from validation normals only)")
     print(f"{'run':<62} {'P':>6} {'R':>6} {'F1':>6} {'PR-AUC':>7} {'bestF1':>7}  TP/FP/FN")
     for r in rows:
         print(f"{r['run']:<62} {r['precision']:6.3f} {r['recall']:6.3f} {r['f1']:6.3f} "

@@ -6,6 +6,8 @@ import gzip
 import json
 import random
 import re
+import subprocess
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,14 @@ import pytest
 
 from anomaly.errors import InputError
 from anomaly.logparse import LogOptions, log_options, parse_window, read_sessions
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
+from tests.conftest import run_cli as _run_cli
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, with one torch thread (2 shared cores: more threads only contend)."""
+    return _run_cli(*args, env={"OMP_NUM_THREADS": "1"})
+
 
 FAST = {"max_epochs": 12, "patience": 0, "batch_size": 32, "progress_bar": False}
 REGEX = r"blk_-?\d+"
@@ -140,9 +149,20 @@ def test_explain_prints_raw_lines(logs: dict[str, object]) -> None:
     assert "ANOMALY" in result.stdout and "unknown templates" in result.stdout
     assert "Disk failure on volume" in result.stdout  # the raw line itself
     assert result.stdout.count(str(key)) >= 6
-    missing = run_cli("explain", "hdfs", str(folder / "test.log"), "--session", "blk_nope",
-                      "--workspace", str(ws))
-    assert missing.returncode == 2 and "no session 'blk_nope'" in missing.stderr
+    from anomaly.logcli import explain  # an unknown key: a clear error (exit 2 in the CLI)
+
+    with pytest.raises(InputError, match="no session 'blk_nope'"):
+        explain("hdfs", folder / "test.log", session="blk_nope", workspace=ws)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_bad_input_exits_2(tmp_path: Path) -> None:
@@ -182,7 +202,8 @@ def test_options_and_windows(tmp_path: Path) -> None:
     assert len(frame) == 4
 
 
-def test_time_windows_and_csv_events_train_and_score(tmp_path: Path) -> None:
+def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread: None
+                                                      ) -> None:
     from anomaly.logs import LogDetector
 
     # time windows over a .gz log
