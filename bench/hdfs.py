@@ -15,7 +15,7 @@ Reads ``<repo>/../shared/data/hdfs`` (see that folder's README); exits 0 with a 
 Thresholds are the bundle's own (chosen from validation normals; no test labels). "best F1"
 uses the labels and is shown only as the ceiling of the ranking.
 
-Run: ``python -m bench.hdfs [--epochs 100]``
+Run: ``python -m bench.hdfs [--epochs 150] [--weighting log|raw|tfidf]``
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def throughput(det: LogDetector, test_log: Path, repeats: int = 3) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--weighting", default="log", help="raw | log | tfidf")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared machine)")
     args = parser.parse_args(argv)
