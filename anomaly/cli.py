@@ -106,6 +106,21 @@ def train(
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                   help="Progress bar [on in a terminal].")
                         ] = None,
+    session_regex: Annotated[OptStr, typer.Option(help="logs: regex of a line's session key, "
+                                                       "e.g. 'blk_-?\\d+'.")] = None,
+    window: Annotated[OptStr, typer.Option(help="logs: fixed time windows as sessions, e.g. 5m."
+                                           )] = None,
+    time_format: Annotated[OptStr, typer.Option(help="logs: strptime format of the leading "
+                                                     "timestamp [auto].")] = None,
+    session_col: Annotated[OptStr, typer.Option(help="logs CSV: session column.")] = None,
+    event_col: Annotated[OptStr, typer.Option(help="logs CSV: event column (one per row).")
+                         ] = None,
+    sequence_col: Annotated[OptStr, typer.Option(help="logs CSV: space-separated events of a "
+                                                      "session (one per row).")] = None,
+    weighting: Annotated[OptStr, typer.Option(help="logs: raw|log|tfidf template counts [log].")
+                         ] = None,
+    max_line_length: Annotated[OptInt, typer.Option(help="logs: longer lines are cut [20000].")
+                               ] = None,
     workspace: Workspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
@@ -125,6 +140,14 @@ def train(
                         accelerator=accelerator, devices=devices, strategy=strategy,
                         num_nodes=num_nodes,
                         progress_bar=sys.stderr.isatty() if progress is None else progress)
+    if settings.kind == "logs":
+        from anomaly.logcli import train_logs
+
+        train_logs(data, settings, name, workspace, session_regex=session_regex, window=window,
+                   time_format=time_format, session_col=session_col, event_col=event_col,
+                   sequence_col=sequence_col, weighting=weighting,
+                   max_line_length=max_line_length)
+        return
     if len(data) != 1:
         raise InputError(f"{settings.kind} training takes one file — concatenate the files first")
     path = data[0]
@@ -396,6 +419,17 @@ def _train_defaults() -> dict[str, Any]:
     values: dict[str, Any] = dict.fromkeys(names)
     values["kind"] = "tabular"
     return values
+
+
+# ------------------------------------------------------------------------- explain
+def _register_explain() -> None:
+    from anomaly.logcli import explain
+
+    app.command(epilog="Example: anomaly explain hdfs today.log --session blk_-1608999687919862906"
+                )(explain)
+
+
+_register_explain()
 
 
 # ---------------------------------------------------------------------------- main

@@ -64,7 +64,8 @@ def scored_chunks(detector: Detector, path: Path, threshold: float | None = None
                   ) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size)."""
     offset = 0
-    for chunk in iter_table(path, chunk_rows):
+    reader = getattr(detector, "iter_frames", None)  # kinds that read their own files (logs)
+    for chunk in (reader(path) if reader is not None else iter_table(path, chunk_rows)):
         if len(chunk) == 0:
             continue
         yield detector.score_frame(chunk, str(path), on_bad_rows, threshold, row_offset=offset)

@@ -1,0 +1,236 @@
+"""Logs: raw lines / CSV events → sessions → templates → scores, explain, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly.errors import InputError
+from anomaly.logparse import LogOptions, log_options, parse_window, read_sessions
+from tests.conftest import ROOT
+from tests.conftest import run_cli as _run_cli
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, with one torch thread (2 shared cores: more threads only contend)."""
+    return _run_cli(*args, env={"OMP_NUM_THREADS": "1"})
+
+
+FAST = {"max_epochs": 12, "patience": 0, "batch_size": 32, "progress_bar": False}
+REGEX = r"blk_-?\d+"
+NEW_TEMPLATE = "ERROR dfs.DataNode: Disk failure on volume /data{n} while writing blk_{blk}"
+
+
+def session_lines(rng: random.Random, blk: int, extra: str | None = None) -> list[str]:
+    """One HDFS-like block session: 4-6 lines of four templates (+ an optional odd line)."""
+    ip = lambda: f"10.0.{rng.randint(0, 9)}.{rng.randint(1, 250)}"  # noqa: E731
+    lines = [f"INFO dfs.DataNode: Receiving block blk_{blk} src: /{ip()}:{rng.randint(1024, 65000)}"
+             f" dest: /{ip()}:50010",
+             f"INFO dfs.FSNamesystem: allocateBlock /user/root/part-{rng.randint(0, 999):05d} "
+             f"blk_{blk}"]
+    lines += [f"INFO dfs.DataNode: PacketResponder {rng.randint(0, 2)} for block blk_{blk} "
+              "terminating" for _ in range(rng.randint(1, 3))]
+    if extra:
+        lines.append(extra.format(n=rng.randint(1, 9), blk=blk))
+    lines.append(f"INFO dfs.DataNode: Received block blk_{blk} of size {rng.randint(1000, 9999)}"
+                 f" from /{ip()}")
+    return lines
+
+
+def make_log(path: Path, n: int, seed: int, odd: dict[int, str] | None = None,
+             start: datetime = datetime(2024, 1, 1)) -> list[str]:
+    """Write n sessions (timestamped, 7 s apart); returns their block keys."""
+    rng, out, keys = random.Random(seed), [], []
+    for i in range(n):
+        blk = seed * 100_000 + i
+        keys.append(f"blk_{blk}")
+        stamp = (start + timedelta(seconds=7 * i)).strftime("%Y-%m-%d %H:%M:%S")
+        out += [f"{stamp} {line}" for line in session_lines(rng, blk, (odd or {}).get(i))]
+    data = ("\n".join(out) + "\n").encode()
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return keys
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("logs")
+    make_log(folder / "train_a.log", 160, seed=1)
+    make_log(folder / "train_b.log.gz", 160, seed=2)
+    keys = make_log(folder / "test.log", 40, seed=3, odd={5: NEW_TEMPLATE})
+    # a line with bytes that are not UTF-8 and an over-long line (both kept, reported)
+    with (folder / "test.log").open("ab") as handle:
+        handle.write(b"2024-01-01 00:10:00 INFO dfs.DataNode: PacketResponder 1 for block "
+                     b"blk_300001 terminating \xff\xfe\n")
+        handle.write(b"2024-01-01 00:10:01 INFO dfs.DataNode: blk_300002 " + b"x" * 300 + b"\n")
+    ws = folder / "ws"
+    result = run_cli("train", str(folder / "train_a.log"), str(folder / "train_b.log.gz"),
+                     "--kind", "logs", "--session-regex", REGEX, "--name", "hdfs",
+                     "--epochs", "10", "--batch-size", "32", "--patience", "0", "--no-progress",
+                     "--max-line-length", "200", "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    return {"folder": folder, "ws": ws, "keys": keys, "train": result}
+
+
+def test_train_score_end_to_end(logs: dict[str, object]) -> None:
+    folder, ws = Path(str(logs["folder"])), Path(str(logs["ws"]))
+    assert "templates" in logs["train"].stdout  # type: ignore[attr-defined]
+    out = folder / "test.scored.csv"
+    result = run_cli("score", "hdfs", str(folder / "test.log"), "-o", str(out),
+                     "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    # undecodable bytes are replaced and counted; the over-long line is cut with a note
+    assert "1 line(s) held bytes that are not UTF-8 (first at line" in result.stderr
+    assert "1 line(s) longer than 200 characters were cut" in result.stderr
+    scored = pd.read_csv(out)
+    assert scored.columns.tolist() == ["session", "first_line", "last_line", "first_time",
+                                       "last_time", "n_lines", "anomaly_score",
+                                       "score_percentile", "is_anomaly", "top_features"]
+    assert len(scored) == 40  # the two odd lines belong to blk_300001 and blk_300002
+    first = scored.iloc[0]
+    assert first["session"] == "blk_300000" and first["first_line"] == 1
+    assert first["first_time"] == "2024-01-01T00:00:00"
+    assert (scored["last_line"] >= scored["first_line"]).all()
+    # the session with a template never seen in training scores highest, and says why
+    # (the sessions with the undecodable and the cut line hold unknown templates too)
+    odd_keys = {logs["keys"][5], "blk_300001", "blk_300002"}  # type: ignore[index]
+    top3 = set(scored.nlargest(3, "anomaly_score")["session"])
+    assert top3 == odd_keys
+    odd = scored.set_index("session").loc[logs["keys"][5]]  # type: ignore[index]
+    assert odd["is_anomaly"] and "unknown templates" in odd["top_features"]
+    normal = scored[~scored["session"].isin(odd_keys)]
+    assert normal["anomaly_score"].max() < odd["anomaly_score"] / 10
+    assert normal["is_anomaly"].mean() < 0.1
+    assert (scored["is_anomaly"] == (scored["anomaly_score"] > _threshold(ws))).all()
+
+
+def _threshold(ws: Path) -> float:
+    bundle = next((ws / "models" / "hdfs").glob("v*")) / "bundle.json"
+    return float(json.loads(bundle.read_text())["threshold"]["value"])
+
+
+def test_bundle_holds_templates_as_json_and_no_pickle(logs: dict[str, object]) -> None:
+    ws = Path(str(logs["ws"]))
+    folder = next((ws / "models" / "hdfs").glob("v*"))
+    meta = json.loads((folder / "bundle.json").read_text())
+    assert meta["kind"] == "logs"
+    templates = meta["features"]["templates"]
+    texts = [t["template"] for t in templates]
+    assert len(texts) == 4 and all(isinstance(t, str) for t in texts)
+    assert any(t.startswith("INFO dfs.DataNode: Receiving block blk_<NUM>") for t in texts)
+    assert meta["features"]["drain"]["masks"] and meta["features"]["options"]["session_regex"]
+    for path in folder.iterdir():
+        data = path.read_bytes()
+        assert b"py/object" not in data and b"jsonpickle" not in data, path
+        assert not data.startswith(b"\x80"), path  # pickle protocol header
+    for source in (ROOT / "anomaly").rglob("*.py"):
+        text = source.read_text()
+        assert not re.search(r"^\s*(import|from) (jsonpickle|pickle|joblib)\b", text, re.M), source
+
+
+def test_explain_prints_raw_lines(logs: dict[str, object]) -> None:
+    folder, ws = Path(str(logs["folder"])), Path(str(logs["ws"]))
+    key = logs["keys"][5]  # type: ignore[index]
+    result = run_cli("explain", "hdfs", str(folder / "test.log"), "--session", str(key),
+                     "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    assert "ANOMALY" in result.stdout and "unknown templates" in result.stdout
+    assert "Disk failure on volume" in result.stdout  # the raw line itself
+    assert result.stdout.count(str(key)) >= 6
+    from anomaly.logcli import explain  # an unknown key: a clear error (exit 2 in the CLI)
+
+    with pytest.raises(InputError, match="no session 'blk_nope'"):
+        explain("hdfs", folder / "test.log", session="blk_nope", workspace=ws)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_bad_input_exits_2(tmp_path: Path) -> None:
+    binary = tmp_path / "bin.log"
+    binary.write_bytes(b"\x7fELF\x00\x01\x02" * 50)
+    empty = tmp_path / "empty.log"
+    empty.write_text("\n\n  \n")
+    plain = tmp_path / "plain.log"
+    make_log(plain, 5, seed=9)
+    cases = [(binary, REGEX, "looks like a binary file"),
+             (empty, REGEX, "the log is empty"),
+             (plain, r"req-\d+", "--session-regex 'req-\\\\d+' matches none")]
+    for path, regex, message in cases:
+        result = run_cli("train", str(path), "--kind", "logs", "--session-regex", regex,
+                         "--workspace", str(tmp_path))
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+    # the regex error shows three sample lines of the file
+    assert result.stderr.count("INFO dfs.") == 3
+    assert not (tmp_path / "models").exists()
+
+
+def test_options_and_windows(tmp_path: Path) -> None:
+    assert parse_window("5m") == 300 and parse_window("2h") == 7200
+    with pytest.raises(InputError, match="--window 'soon'"):
+        parse_window("soon")
+    with pytest.raises(InputError, match="exactly one of --session-regex"):
+        log_options()
+    with pytest.raises(InputError, match="not a valid regular expression"):
+        log_options(session_regex="blk_(")
+    path = tmp_path / "w.log.gz"
+    make_log(path, 30, seed=4)  # 30 sessions 7 s apart = 210 s of lines
+    frame, fmt = read_sessions([path], log_options(window="1m"))
+    assert fmt == "iso" and frame.columns[0] == "window"
+    assert frame["window"].tolist()[:2] == ["2024-01-01T00:00:00", "2024-01-01T00:01:00"]
+    assert frame["n_lines"].sum() == sum(len(items) for items in frame["_items"])
+    assert len(frame) == 4
+
+
+def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread: None
+                                                      ) -> None:
+    from anomaly.logs import LogDetector
+
+    # time windows over a .gz log
+    path = tmp_path / "win.log.gz"
+    make_log(path, 240, seed=5)
+    det = LogDetector(window="30s", **FAST).fit([path])
+    scored = det.score_frame(det.read([path]))
+    assert scored.columns[0] == "window" and len(scored) == 56
+    # a CSV of events, one event per row, and the same sessions one per row
+    rng = np.random.default_rng(0)
+    rows, seqs = [], []
+    for s in range(200):
+        events = ["E5", "E22", *["E11"] * int(rng.integers(1, 4)), "E9"]
+        rows += [{"req": f"r{s}", "ev": e, "ts": f"2024-01-01 00:{s % 60:02d}:00"} for e in events]
+        seqs.append({"req": f"r{s}", "events": " ".join(events), "label": 0})
+    seqs.append({"req": "bad", "events": "E5 E22 E7 E7 E7", "label": 1})
+    pd.DataFrame(rows).to_csv(tmp_path / "events.csv", index=False)
+    pd.DataFrame(seqs).to_csv(tmp_path / "seqs.csv", index=False)
+    by_event = LogDetector(session_col="req", event_col="ev", time_col="ts", **FAST)
+    by_event.fit([tmp_path / "events.csv"])
+    out = by_event.score_frame(by_event.read([tmp_path / "events.csv"]))
+    assert out.columns[0] == "req" and out["first_time"].iloc[0] == "2024-01-01 00:00:00"
+    assert len(out) == 200 and out["n_lines"].min() >= 4
+    by_seq = LogDetector(session_col="req", sequence_col="events", label_col="label", **FAST)
+    by_seq.fit([tmp_path / "seqs.csv"])
+    out = by_seq.score_frame(pd.read_csv(tmp_path / "seqs.csv"))  # a plain table works too
+    assert out.columns[0] == "req" and len(out) == 201
+    assert out["anomaly_score"].idxmax() == 200  # unseen event E7 → top score, no crash
+    assert bool(out["is_anomaly"].iloc[200])
+    assert isinstance(by_seq.features_.options, LogOptions)
