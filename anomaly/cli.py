@@ -398,11 +398,22 @@ def dashboard(
                "--server.enableXsrfProtection", "true",
                "--server.maxUploadSize", str(UPLOAD_LIMIT_MB),
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+    import signal
+
+    child = subprocess.Popen(command, cwd=ws, env=env, stdin=subprocess.DEVNULL)
+
+    def stop(signum: int, frame: Any) -> None:  # SIGTERM to us stops the server too
+        child.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        code = subprocess.call(command, cwd=ws, env=env)
+        code = child.wait()
     except KeyboardInterrupt:
-        code = 0
-    if code not in (0, -2, 130):
+        child.terminate()
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code not in (0, -signal.SIGINT, -signal.SIGTERM, 130):
         sys.exit(1)
 
 
