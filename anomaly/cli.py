@@ -392,7 +392,7 @@ def dashboard(
     env = {**os.environ, "ANOMALY_WORKSPACE": str(ws),
            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    command = [sys.executable, "-m", "streamlit", "run", str(app_file),
+    command = [sys.executable, str(app_file.with_name("serve.py")), "run", str(app_file),
                "--server.headless", "true", "--server.port", str(port),
                "--server.address", address, "--browser.gatherUsageStats", "false",
                "--server.enableXsrfProtection", "true",

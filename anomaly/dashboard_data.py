@@ -198,11 +198,18 @@ class SliderSpec:
 
 def slider_spec(validation: np.ndarray, scores: np.ndarray, threshold: float,
                 steps: int = 2000) -> SliderSpec:
-    """Slider from 0 to above both the highest typical score and the threshold."""
-    pooled = np.concatenate([np.asarray(validation, float), np.asarray(scores, float)])
-    pooled = pooled[np.isfinite(pooled)]
-    top = float(np.quantile(pooled, 0.999)) if len(pooled) else 1.0
-    span = max(top, threshold, 1e-9) * 1.2
+    """Slider from 0 to twice the largest of: the threshold, the validation p99, the data's p95.
+
+    The range ignores the extreme tails (one score of 10,000 would otherwise make every step
+    coarse); method thresholds beyond it are clamped to its end.
+    """
+    tops = [threshold]
+    for values, q in ((validation, 0.99), (scores, 0.95)):
+        arr = np.asarray(values, float)
+        arr = arr[np.isfinite(arr)]
+        if len(arr):
+            tops.append(float(np.quantile(arr, q)))
+    span = max(*tops, 1e-9) * 2
     exponent = math.floor(math.log10(span / steps))
     step = 10.0 ** exponent
     decimals = max(0, -exponent)
@@ -235,9 +242,11 @@ def flagged_rows(frame: pd.DataFrame, threshold: float, contains: str = "",
 def parse_times(values: pd.Series) -> pd.Series | None:
     """Timestamps as datetime64, or None when the column does not parse as times."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    return parsed if parsed.notna().mean() > 0.9 else None
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    # nanoseconds everywhere: binning works on the integer time axis
+    return parsed.dt.as_unit("ns") if parsed.notna().mean() > 0.9 else None
 
 
 def score_over_time(times: pd.Series, scores: np.ndarray, bins: int = 600) -> pd.DataFrame:
@@ -245,7 +254,7 @@ def score_over_time(times: pd.Series, scores: np.ndarray, bins: int = 600) -> pd
     frame = pd.DataFrame({"time": times.to_numpy(), "score": scores}).dropna()
     if len(frame) <= bins:
         return frame.assign(p50=frame["score"], max=frame["score"]).drop(columns=["score"])
-    t = frame["time"].astype("int64").to_numpy()
+    t = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
     edges = np.linspace(t.min(), t.max(), bins + 1)
     which = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins - 1)
     grouped = frame.groupby(which)["score"]
