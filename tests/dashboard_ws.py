@@ -6,6 +6,7 @@ test file is scored with the real runner; runs.db is made with the ledger contra
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -28,6 +29,7 @@ CREATE TABLE files(id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, input_path
       anomaly_rate REAL, score_p50 REAL, score_p90 REAL, score_p99 REAL, score_max REAL,
       started_at TEXT, finished_at TEXT, seconds REAL, output_path TEXT NULL);
 """
+EPOCHS = 6
 FAILED_ERROR = "inbox/bad.csv: column 'b' row 3: 'abc' is not a number — fix the value"
 
 
@@ -44,13 +46,23 @@ def build_workspace(ws: Path) -> Path:
     test = timed(make_tabular(240, seed=2, anomalies=12), "2024-02-01")
     train.to_csv(ws / "data" / "train.csv", index=False)
     test.to_csv(ws / "data" / "test.csv", index=False)
-    detector = Detector(max_epochs=12, patience=0, batch_size=64, seed=0, id_col="row_id",
+    detector = Detector(max_epochs=EPOCHS, patience=0, batch_size=64, seed=0, id_col="row_id",
                         time_col="timestamp", progress_bar=False).fit(train)
     detector.save(ws / "models", "toy", {"path": "data/train.csv", "rows": len(train),
                                          "sha256": sha256_file(ws / "data" / "train.csv")})
     score_file(detector, ws / "data" / "test.csv", ws / "scores" / "test.scored.csv")
     write_ledger(ws / "runs.db", np.asarray(detector.validation_scores_))
     return ws
+
+
+def workspace_copy(base_temp: Path, target: Path) -> Path:
+    """A copy of the one workspace built per test session (built on first use)."""
+    built = base_temp / "dashboard-ws"
+    if not (built / "runs.db").exists():
+        shutil.rmtree(built, ignore_errors=True)
+        build_workspace(built)
+    shutil.copytree(built, target)
+    return target
 
 
 def write_ledger(path: Path, validation: np.ndarray, shift: float = 1.0) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_ws import FAILED_ERROR, build_workspace
+from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
 from streamlit.testing.v1 import AppTest
 
 from anomaly import dashboard_data as dd
@@ -19,16 +19,11 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
 BUNDLE = Path("models") / "toy" / "v1"
 
 
-@pytest.fixture(scope="module")
-def base_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_workspace(tmp_path_factory.mktemp("dash") / "ws")
-
-
 @pytest.fixture
-def ws(base_ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+       monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the workspace (tests change bundles), set as the dashboard's."""
-    copy = tmp_path / "ws"
-    shutil.copytree(base_ws, copy)
+    copy = workspace_copy(tmp_path_factory.getbasetemp(), tmp_path / "ws")
     monkeypatch.setenv("ANOMALY_WORKSPACE", str(copy))
     return copy
 
@@ -91,7 +86,7 @@ def test_training_page_shows_curves_and_settings(ws: Path) -> None:
     clean(at)
     meta = json.loads((ws / BUNDLE / "bundle.json").read_text())
     assert metric(at, "Best epoch (kept)") == str(meta["training"]["best_epoch"])
-    assert metric(at, "Epochs run") == "12"
+    assert metric(at, "Epochs run") == str(EPOCHS)
     assert len(at.get("vega_lite_chart")) == 2  # losses, learning rate
     assert at.success or at.warning  # the diagnosis is always shown
 
