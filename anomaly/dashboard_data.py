@@ -142,7 +142,7 @@ def check_scored(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None
                           "— the file was scored by another model; pick that model or rescore "
                           f"with `anomaly score {meta.get('name')} INPUT`")
     features = set(roles(meta)["feature"])
-    sample = frame["top_features"].dropna().astype(str).head(200)
+    sample = frame["top_features"].head(2000).dropna().astype(str).head(200)
     named = {_feature_name(part) for text in sample for part in text.split(",") if part.strip()}
     foreign = sorted(named - features)
     if foreign:
@@ -245,22 +245,27 @@ def parse_times(values: pd.Series) -> pd.Series | None:
         parsed = pd.to_datetime(values, utc=True)
     else:
         parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    # nanoseconds everywhere: binning works on the integer time axis
-    return parsed.dt.as_unit("ns") if parsed.notna().mean() > 0.9 else None
+    if parsed.notna().mean() <= 0.9:
+        return None
+    # naive UTC in nanoseconds: binning works on the integer axis, and numpy arrays of it stay
+    # native (a tz-aware column turns into slow Python Timestamp objects)
+    return parsed.dt.tz_convert(None).dt.as_unit("ns")
 
 
 def score_over_time(times: pd.Series, scores: np.ndarray, bins: int = 600) -> pd.DataFrame:
     """Scores binned in time: per bin the median and the maximum (what a time plot needs)."""
-    frame = pd.DataFrame({"time": times.to_numpy(), "score": scores}).dropna()
-    if len(frame) <= bins:
-        return frame.assign(p50=frame["score"], max=frame["score"]).drop(columns=["score"])
-    t = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    stamps = np.asarray(times.to_numpy(), dtype="datetime64[ns]")
+    keep = ~np.isnat(stamps) & np.isfinite(scores)
+    stamps, values = stamps[keep], np.asarray(scores, float)[keep]
+    if len(values) <= bins:
+        return pd.DataFrame({"time": stamps, "p50": values, "max": values})
+    t = stamps.astype("int64")
     edges = np.linspace(t.min(), t.max(), bins + 1)
     which = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins - 1)
-    grouped = frame.groupby(which)["score"]
+    grouped = pd.Series(values).groupby(which)
     out = pd.DataFrame({"p50": grouped.median(), "max": grouped.max()})
     mid = (edges[out.index.to_numpy()] + edges[out.index.to_numpy() + 1]) / 2
-    out.insert(0, "time", pd.to_datetime(mid.astype("int64"), utc=True))
+    out.insert(0, "time", mid.astype("int64").astype("datetime64[ns]"))
     return out.reset_index(drop=True)
 
 
@@ -270,7 +275,8 @@ def flagged_points(times: pd.Series, scores: np.ndarray, threshold: float,
     idx = np.flatnonzero(scores > threshold)
     if len(idx) > limit:
         idx = idx[np.argpartition(-scores[idx], limit - 1)[:limit]]
-    return pd.DataFrame({"time": times.to_numpy()[idx], "score": scores[idx], "row": idx + 1})
+    stamps = np.asarray(times.to_numpy(), dtype="datetime64[ns]")
+    return pd.DataFrame({"time": stamps[idx], "score": scores[idx], "row": idx + 1})
 
 
 # ------------------------------------------------------------------- drill-down

@@ -173,6 +173,19 @@ def id_columns(detector: Any) -> list[str]:
     return [c for c in carried if c not in roles["time"] and c not in roles["label"]]
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _spec(key: str, bundle: str, threshold: float, _validation: np.ndarray,
+          _scores: np.ndarray) -> dd.SliderSpec:
+    return dd.slider_spec(_validation, _scores, threshold)
+
+
+def slider_spec(detector: Any, scored: Scored | None) -> dd.SliderSpec:
+    """The threshold slider's grid for a model and scored file (cached: quantiles of 1M rows)."""
+    scores = scored.scores if scored is not None else np.zeros(0)
+    return _spec(scored.key if scored else "", str(detector.bundle_path_), detector.threshold_,
+                 detector.validation_scores_, scores)
+
+
 def threshold_slider(spec: dd.SliderSpec, key: str, label: str = "Threshold") -> float:
     """A threshold slider on a round grid; returns the value rounded to the grid's decimals."""
     value = st.slider(label, min_value=spec.lo, max_value=spec.hi, value=spec.value,

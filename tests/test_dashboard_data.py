@@ -89,7 +89,8 @@ def test_flagged_rows_filter_sort_and_cap() -> None:
 
 def test_time_reductions_bound_the_points() -> None:
     n = 100_000
-    times = pd.Series(pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC"))
+    times = dd.parse_times(pd.Series(pd.date_range("2024-01-01", periods=n, freq="min")))
+    assert times is not None
     scores = np.zeros(n)
     scores[[10, 5000, 99_999]] = [5.0, 7.0, 9.0]
     line = dd.score_over_time(times, scores, bins=100)

@@ -13,6 +13,8 @@ from anomaly import dashboard_data as dd
 from anomaly.errors import AnomalyError
 from dashboards import charts, common
 
+DRILL_ROWS = 200  # the highest-scoring flagged rows offered for the drill-down
+
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _binned(key: str, _times: pd.Series, _scores: np.ndarray) -> pd.DataFrame:
@@ -29,7 +31,7 @@ def page() -> None:
     frame = scored.frame
     in_file = int(frame["is_anomaly"].astype(bool).sum())
 
-    spec = dd.slider_spec(detector.validation_scores_, scores, detector.threshold_)
+    spec = common.slider_spec(detector, scored)
     threshold = common.threshold_slider(
         spec, key=f"what_if:{scored.source}",
         label=f"Threshold (what-if; the model's is {detector.threshold_:.4g})")
@@ -69,6 +71,7 @@ def drill_down(ws: Path, detector: Any, scored: common.Scored, rows: pd.DataFram
     """One flagged row: each feature's input vs reconstruction and its share of the error."""
     st.subheader("Why was this row flagged?")
     ids = common.id_columns(detector)
+    rows = rows.head(DRILL_ROWS)
     label = [f"row {r}" + "".join(f" · {c}={v}" for c, v in zip(ids, vals, strict=True))
              for r, vals in zip(rows["row"], rows[ids].itertuples(index=False), strict=True)]
     pick = st.selectbox("Flagged row", range(len(rows)), format_func=lambda i: label[i],

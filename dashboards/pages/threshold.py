@@ -32,7 +32,7 @@ def page() -> None:
     scores = scored.scores if scored is not None else np.zeros(0)
     labels = _labels(ws, detector, scored)
 
-    spec = dd.slider_spec(validation, scores, detector.threshold_)
+    spec = common.slider_spec(detector, scored)
     slider_key = f"thr:{detector.bundle_path_}:{scored.key if scored else ''}"
     choice = _method(validation, scores, labels, spec, slider_key)
     threshold = common.threshold_slider(spec, key=slider_key)
