@@ -1,6 +1,11 @@
-"""Altair charts of the dashboard. Inputs are already reduced (binned / downsampled) frames."""
+"""Altair charts of the dashboard. Inputs are already reduced (binned / downsampled) frames.
+
+Functions return Altair chart objects (typed Any: Altair's own annotations are loose).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -8,13 +13,13 @@ import pandas as pd
 THRESHOLD_COLOR = "#d62728"
 
 
-def _rule(threshold: float, orient: str = "y") -> alt.Chart:
+def _rule(threshold: float, orient: str = "y") -> Any:
     frame = pd.DataFrame({"threshold": [threshold]})
     enc = {orient: alt.Y("threshold:Q") if orient == "y" else alt.X("threshold:Q")}
     return alt.Chart(frame).mark_rule(color=THRESHOLD_COLOR, strokeDash=[6, 3]).encode(**enc)
 
 
-def score_time(line: pd.DataFrame, points: pd.DataFrame, threshold: float) -> alt.LayerChart:
+def score_time(line: pd.DataFrame, points: pd.DataFrame, threshold: float) -> Any:
     """Score over time (binned median and max), the threshold line and the flagged points."""
     long = line.melt("time", value_vars=["p50", "max"], var_name="per time bin",
                      value_name="score")
@@ -26,7 +31,7 @@ def score_time(line: pd.DataFrame, points: pd.DataFrame, threshold: float) -> al
     return (base + _rule(threshold) + dots).properties(height=260)
 
 
-def histogram(hist: pd.DataFrame, threshold: float) -> alt.LayerChart:
+def histogram(hist: pd.DataFrame, threshold: float) -> Any:
     """Overlaid score histograms (share per bin) with the threshold line."""
     bars = alt.Chart(hist).mark_bar(opacity=0.55, binSpacing=0).encode(
         x=alt.X("start:Q", title="anomaly_score", bin="binned"), x2="end:Q",
@@ -37,7 +42,7 @@ def histogram(hist: pd.DataFrame, threshold: float) -> alt.LayerChart:
     return (bars + _rule(threshold, "x")).properties(height=260)
 
 
-def loss_curves(history: pd.DataFrame, best_epoch: int | None) -> alt.LayerChart:
+def loss_curves(history: pd.DataFrame, best_epoch: int | None) -> Any:
     """Training and validation loss per epoch (log scale) and the epoch early stopping kept."""
     long = history.melt("epoch", value_vars=["train_loss", "val_loss"], var_name="loss",
                         value_name="value")
@@ -51,13 +56,13 @@ def loss_curves(history: pd.DataFrame, best_epoch: int | None) -> alt.LayerChart
     return (lines + best).properties(height=280)
 
 
-def learning_rate(history: pd.DataFrame) -> alt.Chart:
+def learning_rate(history: pd.DataFrame) -> Any:
     """Learning rate per epoch."""
     return alt.Chart(history).mark_line(point=True, color="#9467bd").encode(
         x="epoch:Q", y=alt.Y("lr:Q", title="learning rate")).properties(height=180)
 
 
-def error_shares(explained: pd.DataFrame) -> alt.Chart:
+def error_shares(explained: pd.DataFrame) -> Any:
     """Each feature's share of one row's reconstruction error."""
     return alt.Chart(explained).mark_bar().encode(
         x=alt.X("error_share:Q", title="share of the error", axis=alt.Axis(format="%")),
@@ -66,7 +71,7 @@ def error_shares(explained: pd.DataFrame) -> alt.Chart:
                  alt.Tooltip("error_share:Q", format=".1%")]).properties(height=220)
 
 
-def pr(curve: pd.DataFrame, precision: float, recall: float) -> alt.LayerChart:
+def pr(curve: pd.DataFrame, precision: float, recall: float) -> Any:
     """Precision-recall curve and the current threshold's point."""
     line = alt.Chart(curve).mark_line().encode(
         x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
@@ -76,7 +81,7 @@ def pr(curve: pd.DataFrame, precision: float, recall: float) -> alt.LayerChart:
     return (line + here).properties(height=260)
 
 
-def over_time(files: pd.DataFrame, y: str, title: str, fmt: str = ".4g") -> alt.Chart:
+def over_time(files: pd.DataFrame, y: str, title: str, fmt: str = ".4g") -> Any:
     """One ledger measure per scored file over time, a line per model."""
     return alt.Chart(files).mark_line(point=True).encode(
         x=alt.X("started_at:T", title="run time"), y=alt.Y(f"{y}:Q", title=title),
