@@ -171,3 +171,12 @@ def test_read_ledger_missing_wal_and_corrupt(tmp_path: Path) -> None:
     (tmp_path / "bad.db").write_bytes(b"not a database" * 100)
     with pytest.raises(InputError, match="run ledger"):
         insights.read_ledger(tmp_path / "bad.db")
+
+
+def test_dashboard_command_refuses_bad_workspace_and_port(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    missing = run_cli("dashboard", "--workspace", str(tmp_path / "nowhere"), timeout=60)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    port = run_cli("dashboard", "--workspace", str(tmp_path), "--port", "70000", timeout=60)
+    assert port.returncode == 2 and "--port 70000" in port.stderr
