@@ -16,13 +16,14 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent  # pages live in views/: a folder named pages/ would make
+# Streamlit serve deep links (/monitoring) as stand-alone scripts before st.navigation runs
 
 st.set_page_config(page_title="anomaly", layout="wide")
 pages = [
-    st.Page(HERE / "pages" / "anomalies.py", title="Anomalies", default=True),
-    st.Page(HERE / "pages" / "training.py", title="Training"),
-    st.Page(HERE / "pages" / "threshold.py", title="Threshold tuning"),
-    st.Page(HERE / "pages" / "monitoring.py", title="Monitoring"),
+    st.Page(HERE / "views" / "anomalies.py", title="Anomalies", default=True),
+    st.Page(HERE / "views" / "training.py", title="Training"),
+    st.Page(HERE / "views" / "threshold.py", title="Threshold tuning"),
+    st.Page(HERE / "views" / "monitoring.py", title="Monitoring"),
 ]
 st.navigation(pages).run()

@@ -30,7 +30,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
 
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     return at.run()
 
 
@@ -131,7 +131,7 @@ def test_monitoring_page_shows_runs_failures_and_drift(ws: Path) -> None:
     at = open_page("monitoring")
     clean(at)
     assert metric(at, "Failed files") == "1" and metric(at, "Files scored") == "4"
-    failed = at.dataframe[0].value
+    failed = at.table[0].value
     assert FAILED_ERROR in failed["error"].tolist()
     drift = [s.value for s in at.success if "PSI" in s.value]
     assert drift and "stable" in drift[0]  # ledger quantiles equal the validation ones

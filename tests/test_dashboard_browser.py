@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
-from dashboard_ws import EPOCHS, workspace_copy
+from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
 
 from anomaly import dashboard_data as dd
 from anomaly.detector import Detector
@@ -67,6 +67,8 @@ def page(browser: Any) -> Iterator[Page]:
 def open_page(page: Page, url: str, title: str) -> None:
     page.goto(url, wait_until="domcontentloaded")
     expect(page.get_by_role("heading", name=title)).to_be_visible()
+    # served through app.py's st.navigation (also for deep links), not as a bare script
+    expect(page.get_by_role("link", name="Threshold tuning")).to_be_visible()
     page.wait_for_selector(IDLE)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
@@ -140,4 +142,5 @@ def test_monitoring_page(server: str, page: Page) -> None:
     drift = page.locator('[data-testid="stAlert"]').filter(has_text="PSI")
     expect(drift).to_contain_text("stable")  # the ledger's quantiles are the validation ones
     expect(page.get_by_text("Failed files (1)")).to_be_visible()
+    expect(page.locator('[data-testid="stTable"]')).to_contain_text(FAILED_ERROR)
     shot(page, "monitoring")

@@ -15,6 +15,7 @@ from anomaly.insights import quantile_drift, runs_summary
 from dashboards import charts, common
 
 RECENT_FILES = 10
+FAILED_SHOWN = 20
 
 
 def page() -> None:
@@ -66,8 +67,11 @@ def page() -> None:
     else:
         keep = [c for c in ("started_at", "model", "input_path", "error", "run_id")
                 if c in failed.columns]
-        st.dataframe(failed[keep].sort_values("started_at", ascending=False), hide_index=True,
-                     width="stretch")
+        latest = failed[keep].sort_values("started_at", ascending=False)
+        st.table(latest.head(FAILED_SHOWN).set_index("started_at"))
+        if len(latest) > FAILED_SHOWN:
+            with st.expander(f"All {len(latest):,} failed files"):
+                st.dataframe(latest, hide_index=True, width="stretch")
     with st.expander("Batch runs"):
         st.dataframe(ledger.runs, hide_index=True, width="stretch")
 
