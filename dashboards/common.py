@@ -1,9 +1,10 @@
 """Shared parts of the dashboard pages: workspace, cached loading, pickers and error display.
 
 Caching: detectors (bundles) with `st.cache_resource`, keyed by the bundle.json timestamp so a
-saved threshold is picked up at once; small frames with `st.cache_data`. The scored file is a
-*resource* too: `st.cache_data` would copy (pickle) a million-row frame on every rerun — every
-slider step — so it is shared read-only instead (nothing mutates it).
+saved threshold is picked up at once; small frames (ledger, binned series, slider grid) with
+`st.cache_data`. Scored and input files are *resources* too: `st.cache_data` would copy (pickle)
+a million-row frame on every rerun — every slider step — so they are shared read-only instead
+(nothing mutates them).
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ def _scored(path: str, stamp: int) -> pd.DataFrame:
     return dd.read_data(Path(path))
 
 
-@st.cache_data(show_spinner="Reading the file…", max_entries=8)
+@st.cache_resource(show_spinner="Reading the file…", max_entries=4)
 def _table(path: str, stamp: int) -> pd.DataFrame:
     return dd.read_data(Path(path))
 
 
 def read_workspace_file(path: Path) -> pd.DataFrame:
-    """A (small) data file of the workspace, cached until it changes."""
+    """An input file of the workspace, cached (shared read-only) until it changes."""
     return _table(str(path), _stamp(path))
 
 
