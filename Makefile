@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 WORKSPACE ?= .
 
-.PHONY: setup lint test demo bench browser clean
+.PHONY: setup lint test demo dashboard bench browser clean
 
 setup: $(VENV)/.installed
 
@@ -33,12 +33,27 @@ test: setup lint browser
 data/transactions_train.csv:
 	$(BIN)/python data/generate.py --out data
 
+# The demo ends by opening the dashboard on its model and scored file: always with
+# DEMO_DASHBOARD=1, never with DEMO_DASHBOARD=0, and by default only in a terminal outside CI
+# (so a non-interactive `make demo` prints the command instead of serving forever).
+DEMO_DASHBOARD ?= auto
+PORT ?= 8501
+
 demo: setup data/transactions_train.csv
 	$(BIN)/anomaly demo --workspace $(WORKSPACE)
+	@if [ "$(DEMO_DASHBOARD)" = 1 ] || { [ "$(DEMO_DASHBOARD)" = auto ] && [ -t 1 ] && [ -z "$$CI" ]; }; then \
+		$(MAKE) --no-print-directory dashboard; \
+	else \
+		echo "dashboard: $(BIN)/anomaly dashboard --workspace $(WORKSPACE) --port $(PORT)  (or: make dashboard) → http://127.0.0.1:$(PORT)"; \
+	fi
+
+dashboard: setup
+	$(BIN)/anomaly dashboard --workspace $(WORKSPACE) --port $(PORT)
 
 bench: setup
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/tabular_accuracy.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache scores runs.db artifacts

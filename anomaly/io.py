@@ -56,6 +56,11 @@ def check_readable(path: Path) -> None:
         return
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
+    _check_text(head, path)
+
+
+def _check_text(head: bytes, path: Path) -> None:
+    """Raise `InputError` if the first bytes of a would-be CSV are binary or not UTF-8."""
     if b"\x00" in head or head.startswith(b"PAR1"):
         raise InputError(
             f"{path}: looks like a binary file, not a CSV — export the data as comma-separated "
@@ -115,6 +120,28 @@ def read_table(path: Path | str) -> pd.DataFrame:
             table = pacsv.read_csv(path, read_options=_csv_read_options(), convert_options=_CONVERT)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise InputError(f"{path}: cannot be read as {'Parquet' if is_parquet(path) else 'CSV'}"
+                         f" ({_first_line(exc)}) — check the file's format") from exc
+    return _check_shape(table.to_pandas(), path)
+
+
+def read_table_bytes(data: bytes, name: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file held in memory (an upload), with the checks of `read_table`.
+
+    Example:
+        >>> read_table_bytes(b"a,b\\n1,2\\n", "x.csv").shape
+        (1, 2)
+    """
+    path = Path(name)
+    if not data:
+        raise InputError(f"{name}: the file is empty — pass a CSV with a header row and data rows")
+    try:
+        if is_parquet(path):
+            table = pq.read_table(pa.BufferReader(data))
+        else:
+            _check_text(data[:SNIFF_BYTES], path)
+            table = pacsv.read_csv(pa.BufferReader(data), convert_options=_CONVERT)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise InputError(f"{name}: cannot be read as {'Parquet' if is_parquet(path) else 'CSV'}"
                          f" ({_first_line(exc)}) — check the file's format") from exc
     return _check_shape(table.to_pandas(), path)
 

@@ -1,0 +1,89 @@
+"""Altair charts of the dashboard. Inputs are already reduced (binned / downsampled) frames.
+
+Functions return Altair chart objects (typed Any: Altair's own annotations are loose).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+THRESHOLD_COLOR = "#d62728"
+
+
+def _rule(threshold: float, orient: str = "y") -> Any:
+    frame = pd.DataFrame({"threshold": [threshold]})
+    enc = {orient: alt.Y("threshold:Q") if orient == "y" else alt.X("threshold:Q")}
+    return alt.Chart(frame).mark_rule(color=THRESHOLD_COLOR, strokeDash=[6, 3]).encode(**enc)
+
+
+def score_time(line: pd.DataFrame, points: pd.DataFrame, threshold: float) -> Any:
+    """Score over time (binned median and max), the threshold line and the flagged points."""
+    long = line.melt("time", value_vars=["p50", "max"], var_name="per time bin",
+                     value_name="score")
+    base = alt.Chart(long).mark_line(strokeWidth=1).encode(
+        x=alt.X("time:T", title="time"), y=alt.Y("score:Q", title="anomaly_score"),
+        color=alt.Color("per time bin:N", scale=alt.Scale(range=["#9ecae1", "#1f77b4"])))
+    dots = alt.Chart(points).mark_point(color=THRESHOLD_COLOR, filled=True, size=28).encode(
+        x="time:T", y="score:Q", tooltip=["row:Q", "time:T", alt.Tooltip("score:Q", format=".4g")])
+    return (base + _rule(threshold) + dots).properties(height=260)
+
+
+def histogram(hist: pd.DataFrame, threshold: float) -> Any:
+    """Overlaid score histograms (share per bin) with the threshold line."""
+    bars = alt.Chart(hist).mark_bar(opacity=0.55, binSpacing=0).encode(
+        x=alt.X("start:Q", title="anomaly_score", bin="binned"), x2="end:Q",
+        y=alt.Y("share:Q", title="share of rows", stack=None),
+        color=alt.Color("series:N", title=None),
+        tooltip=["series:N", alt.Tooltip("start:Q", format=".4g"),
+                 alt.Tooltip("share:Q", format=".2%")])
+    return (bars + _rule(threshold, "x")).properties(height=260)
+
+
+def loss_curves(history: pd.DataFrame, best_epoch: int | None) -> Any:
+    """Training and validation loss per epoch (log scale) and the epoch early stopping kept."""
+    long = history.melt("epoch", value_vars=["train_loss", "val_loss"], var_name="loss",
+                        value_name="value")
+    lines = alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("epoch:Q"), y=alt.Y("value:Q", title="loss", scale=alt.Scale(type="log")),
+        color="loss:N", tooltip=["epoch:Q", "loss:N", alt.Tooltip("value:Q", format=".4g")])
+    if best_epoch is None:
+        return alt.layer(lines).properties(height=280)
+    best = alt.Chart(pd.DataFrame({"epoch": [best_epoch]})).mark_rule(
+        color="#2ca02c", strokeDash=[4, 3]).encode(x="epoch:Q")
+    return (lines + best).properties(height=280)
+
+
+def learning_rate(history: pd.DataFrame) -> Any:
+    """Learning rate per epoch."""
+    return alt.Chart(history).mark_line(point=True, color="#9467bd").encode(
+        x="epoch:Q", y=alt.Y("lr:Q", title="learning rate")).properties(height=180)
+
+
+def error_shares(explained: pd.DataFrame) -> Any:
+    """Each feature's share of one row's reconstruction error."""
+    return alt.Chart(explained).mark_bar().encode(
+        x=alt.X("error_share:Q", title="share of the error", axis=alt.Axis(format="%")),
+        y=alt.Y("feature:N", sort="-x", title=None),
+        tooltip=["feature", "value", "reconstruction",
+                 alt.Tooltip("error_share:Q", format=".1%")]).properties(height=220)
+
+
+def pr(curve: pd.DataFrame, precision: float, recall: float) -> Any:
+    """Precision-recall curve and the current threshold's point."""
+    line = alt.Chart(curve).mark_line().encode(
+        x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])))
+    here = alt.Chart(pd.DataFrame({"recall": [recall], "precision": [precision]})).mark_point(
+        color=THRESHOLD_COLOR, size=90, filled=True).encode(x="recall:Q", y="precision:Q")
+    return (line + here).properties(height=260)
+
+
+def over_time(files: pd.DataFrame, y: str, title: str, fmt: str = ".4g") -> Any:
+    """One ledger measure per scored file over time, a line per model."""
+    return alt.Chart(files).mark_line(point=True).encode(
+        x=alt.X("started_at:T", title="run time"), y=alt.Y(f"{y}:Q", title=title),
+        color="model:N", tooltip=["model:N", "input_path:N", alt.Tooltip(f"{y}:Q", format=fmt)]
+    ).properties(height=220)

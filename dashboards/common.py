@@ -1,0 +1,194 @@
+"""Shared parts of the dashboard pages: workspace, cached loading, pickers and error display.
+
+Caching: detectors (bundles) with `st.cache_resource`, keyed by the bundle.json timestamp so a
+saved threshold is picked up at once; small frames (ledger, binned series, slider grid) with
+`st.cache_data`. Scored and input files are *resources* too: `st.cache_data` would copy (pickle)
+a million-row frame on every rerun — every slider step — so they are shared read-only instead
+(nothing mutates them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from anomaly import dashboard_data as dd
+from anomaly.bundle import list_models, resolve, versions
+from anomaly.errors import AnomalyError
+from anomaly.insights import Ledger, read_ledger
+from anomaly.registry import load_detector
+
+UPLOAD_LIMIT_MB = 200  # keep equal to server.maxUploadSize set by `anomaly dashboard`
+
+
+def workspace() -> Path:
+    """The workspace folder (ANOMALY_WORKSPACE, else the current folder)."""
+    return dd.resolve_workspace(os.environ.get("ANOMALY_WORKSPACE", "."))
+
+
+def run(page: Callable[[], None]) -> None:
+    """Run a page; bad input (missing/corrupt bundle, wrong file…) becomes an st.error, no trace."""
+    try:
+        page()
+    except AnomalyError as exc:
+        st.error(str(exc))
+    except OSError as exc:
+        st.error(f"{exc.filename or ''}: {exc.strerror or exc} — check the path and permissions")
+
+
+def _stamp(path: Path) -> int:
+    return path.stat().st_mtime_ns if path.exists() else 0
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _detector(bundle: str, stamp: int) -> Any:
+    return load_detector(Path(bundle), Path(bundle).parent.parent)
+
+
+def detector_at(bundle: Path) -> Any:
+    """The verified detector of a bundle folder (cached until its bundle.json changes)."""
+    return _detector(str(bundle), _stamp(bundle / "bundle.json"))
+
+
+def forget_detectors() -> None:
+    """Drop cached detectors (after a threshold was saved)."""
+    _detector.clear()
+
+
+@st.cache_resource(show_spinner="Reading the scored file…", max_entries=4)
+def _scored(path: str, stamp: int) -> pd.DataFrame:
+    return dd.read_data(Path(path))
+
+
+@st.cache_resource(show_spinner="Reading the file…", max_entries=4)
+def _table(path: str, stamp: int) -> pd.DataFrame:
+    return dd.read_data(Path(path))
+
+
+def read_workspace_file(path: Path) -> pd.DataFrame:
+    """An input file of the workspace, cached (shared read-only) until it changes."""
+    return _table(str(path), _stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _ledger(path: str, stamp: int) -> Ledger:
+    return read_ledger(Path(path))
+
+
+def ledger(ws: Path) -> Ledger:
+    """The run ledger of the workspace (empty when there is no runs.db yet)."""
+    path = dd.inside(ws, "runs.db")
+    wal = path.with_name("runs.db-wal")
+    return _ledger(str(path), _stamp(path) + _stamp(wal))
+
+
+def pick_model(ws: Path) -> Any:
+    """Sidebar: choose a model (and version); returns its loaded detector or stops the page."""
+    models_dir = dd.inside(ws, "models")
+    names = list_models(models_dir)
+    if not names:
+        st.error(f"No models in {models_dir} — train one first: `anomaly train DATA --name NAME "
+                 f"--workspace {ws}` (or run `make demo`).")
+        st.stop()
+    name = st.sidebar.selectbox("Model", names, key="model")
+    found = versions(models_dir / name)
+    version = st.sidebar.selectbox("Version", found[::-1], key=f"version:{name}")
+    bundle = dd.inside(ws, resolve(f"{name}@{version}", models_dir))
+    return detector_at(bundle)
+
+
+@dataclass
+class Scored:
+    """The scored data shown on a page: a frame and where it came from."""
+
+    frame: pd.DataFrame
+    source: str
+    path: Path | None
+    key: str
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.frame["anomaly_score"].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def pick_scored(ws: Path, detector: Any, required: bool = True) -> Scored | None:
+    """Sidebar: a scored file from `<workspace>/scores/` or an upload, checked against the model."""
+    files = dd.list_scored(ws)
+    upload_label = "Upload a scored file…"
+    options = [p.name for p in files] + [upload_label]
+    choice = st.sidebar.selectbox("Scored file", options, key="scored")
+    if choice == upload_label:
+        upload = st.sidebar.file_uploader("Scored CSV or Parquet", key="scored_upload",
+                                          type=None)
+        if upload is None:
+            if required:
+                st.info("Upload a scored file (made by `anomaly score`) in the sidebar, or "
+                        f"score one into {ws / 'scores'}: `anomaly score MODEL FILE`.")
+                st.stop()
+            return None
+        frame = dd.read_upload(upload.name, upload.getvalue(), UPLOAD_LIMIT_MB * 1_000_000)
+        scored = Scored(frame, upload.name, None, f"upload:{upload.file_id}")
+    else:
+        path = dd.inside(ws, Path("scores") / choice)
+        stamp = _stamp(path)
+        scored = Scored(_scored(str(path), stamp), choice, path, f"{path}:{stamp}")
+    dd.check_scored(scored.frame, detector.meta_, scored.source)
+    return scored
+
+
+def pick_input(ws: Path, scored: Scored | None, key: str = "input") -> tuple[pd.DataFrame,
+                                                                           str] | None:
+    """Choose the original input file (for drill-down and labels): from the workspace or upload."""
+    inputs = dd.list_inputs(ws)
+    guess = dd.guess_input(scored.path, inputs) if scored and scored.path else None
+    names = [str(p.relative_to(ws)) for p in inputs]
+    none, upload_label = "(none)", "Upload…"
+    options = [none, *names, upload_label]
+    index = options.index(str(guess.relative_to(ws))) if guess else 0
+    choice = st.selectbox("Original input file", options, index=index, key=key,
+                          help="The file that was scored: the dashboard finds rows in it by id "
+                               "(or by position when the model has no id column).")
+    if choice == none:
+        return None
+    if choice == upload_label:
+        upload = st.file_uploader("Input CSV or Parquet", key=f"{key}_upload")
+        if upload is None:
+            return None
+        frame = dd.read_upload(upload.name, upload.getvalue(), UPLOAD_LIMIT_MB * 1_000_000)
+        return frame, upload.name
+    path = dd.inside(ws, choice)
+    return read_workspace_file(path), choice
+
+
+def id_columns(detector: Any) -> list[str]:
+    """Id-like columns carried into scored files (role id, plus detected identifier columns)."""
+    carried: list[str] = list(detector.features_.carried_columns)
+    roles = dd.roles(detector.meta_)
+    return [c for c in carried if c not in roles["time"] and c not in roles["label"]]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _spec(key: str, bundle: str, threshold: float, _validation: np.ndarray,
+          _scores: np.ndarray) -> dd.SliderSpec:
+    return dd.slider_spec(_validation, _scores, threshold)
+
+
+def slider_spec(detector: Any, scored: Scored | None) -> dd.SliderSpec:
+    """The threshold slider's grid for a model and scored file (cached: quantiles of 1M rows)."""
+    scores = scored.scores if scored is not None else np.zeros(0)
+    return _spec(scored.key if scored else "", str(detector.bundle_path_), detector.threshold_,
+                 detector.validation_scores_, scores)
+
+
+def threshold_slider(spec: dd.SliderSpec, key: str, label: str = "Threshold") -> float:
+    """A threshold slider on a round grid; returns the value rounded to the grid's decimals."""
+    value = st.slider(label, min_value=spec.lo, max_value=spec.hi, value=spec.value,
+                      step=spec.step, format=spec.format, key=key)
+    return round(float(value), spec.decimals)

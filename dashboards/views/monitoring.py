@@ -1,0 +1,99 @@
+"""Monitoring: scored files over time from runs.db, failed files, and a drift signal per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from anomaly import dashboard_data as dd
+from anomaly.bundle import resolve
+from anomaly.errors import AnomalyError
+from anomaly.insights import quantile_drift, runs_summary
+from dashboards import charts, common
+
+RECENT_FILES = 10
+FAILED_SHOWN = 20
+
+
+def page() -> None:
+    st.title("Monitoring")
+    ws = common.workspace()
+    ledger = common.ledger(ws)
+    if ledger.empty:
+        st.info(f"No runs yet: {ws / 'runs.db'} does not exist or is empty. Batch scoring "
+                "records every file there: `anomaly batch MODEL --inbox DIR --outbox DIR`.")
+        return
+    files = ledger.files
+    head = runs_summary(files)
+    cols = st.columns(4)
+    cols[0].metric("Files scored", f"{head['files']:,}")
+    cols[1].metric("Failed files", f"{head['failed']:,}")
+    cols[2].metric("Rows", f"{head['rows']:,}")
+    cols[3].metric("Anomalies", f"{head['anomalies']:,}")
+
+    models = sorted(files["model"].dropna().unique()) if "model" in files.columns else []
+    chosen = st.multiselect("Models", models, default=models, key="mon_models")
+    shown = files[files["model"].isin(chosen)] if models else files
+    ok = shown[shown["status"] == "ok"] if "status" in shown.columns else shown
+
+    if not ok.empty:
+        st.subheader("Runs over time")
+        left, right = st.columns(2)
+        left.altair_chart(charts.over_time(ok, "anomaly_rate", "anomaly rate", ".2%"),
+                          width="stretch")
+        right.altair_chart(charts.over_time(ok, "rows", "rows", ","), width="stretch")
+        quantiles = ok.melt(id_vars=["started_at", "model", "input_path"],
+                            value_vars=["score_p50", "score_p90", "score_p99"],
+                            var_name="quantile", value_name="score")
+        st.altair_chart(charts.over_time(quantiles.assign(model=quantiles["model"] + " " +
+                                                          quantiles["quantile"]),
+                                         "score", "score quantiles"), width="stretch")
+
+    st.subheader("Drift")
+    st.caption(f"Per model, its {RECENT_FILES} most recent scored files against the validation "
+               "normals: the share of scores above the validation 99th percentile (expected "
+               "1 %) and the PSI over the validation bins at p50/p90/p99 (< 0.1 stable, "
+               "0.1–0.25 moderate, > 0.25 major), estimated from each file's quantiles in runs.db.")
+    for model in chosen:
+        _drift(ws, model, ok[ok["model"] == model])
+
+    failed = shown[shown["status"] == "failed"] if "status" in shown.columns else shown.iloc[:0]
+    st.subheader(f"Failed files ({len(failed):,})")
+    if failed.empty:
+        st.success("No failed files.")
+    else:
+        keep = [c for c in ("started_at", "model", "input_path", "error", "run_id")
+                if c in failed.columns]
+        latest = failed[keep].sort_values("started_at", ascending=False)
+        st.table(latest.head(FAILED_SHOWN).set_index("started_at"))
+        if len(latest) > FAILED_SHOWN:
+            with st.expander(f"All {len(latest):,} failed files"):
+                st.dataframe(latest, hide_index=True, width="stretch")
+    with st.expander("Batch runs"):
+        st.dataframe(ledger.runs, hide_index=True, width="stretch")
+
+
+def _drift(ws: Path, model: str, files: pd.DataFrame) -> None:
+    recent = files.sort_values("started_at").tail(RECENT_FILES)
+    try:
+        version = recent["model_version"].dropna().iloc[-1] if "model_version" in recent else None
+        ref = f"{model}@{int(version)}" if version is not None else model
+        bundle = dd.inside(ws, resolve(ref, dd.inside(ws, "models")))
+        validation = np.asarray(common.detector_at(bundle).validation_scores_, float)
+    except (AnomalyError, IndexError) as exc:
+        st.warning(f"{model}: no drift signal — {exc}")
+        return
+    drift = quantile_drift(recent, validation)
+    if drift is None:
+        st.write(f"**{model}**: no successful files with score quantiles yet.")
+        return
+    text = (f"**{model}** ({drift.files} files, {drift.rows:,} rows): "
+            f"{drift.share_above_p99:.2%} of scores above the validation p99 (expected 1.00 %), "
+            f"PSI {drift.psi:.3f} → **{drift.level}**")
+    {"stable": st.success, "moderate": st.warning, "major": st.error}[drift.level](text)
+
+
+common.run(page)

@@ -1,0 +1,146 @@
+"""The real dashboard (`python -m anomaly.cli dashboard`) in Debian's Chromium via Playwright.
+
+With the environment variable CI set these tests must run: a missing /usr/bin/chromium fails
+them. Elsewhere they are skipped when Chromium is absent (`make browser` installs it as root).
+Screenshots go to artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
+from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
+
+from anomaly import dashboard_data as dd
+from anomaly.detector import Detector
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip(f"{CHROMIUM} is missing — install Debian's chromium (`make browser`)",
+                allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+expect.set_options(timeout=60_000)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return workspace_copy(tmp_path_factory.getbasetemp(), tmp_path_factory.mktemp("b") / "ws")
+
+
+@pytest.fixture(scope="module")
+def server(ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log_path = tmp_path_factory.mktemp("log") / "dashboard.log"
+    with log_path.open("wb") as log:
+        try:
+            with dashboard(ws, log) as url:
+                yield url
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing and CI is set: install Debian's chromium"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS,
+                                     timeout=60_000)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    tab = browser.new_page(viewport={"width": 1400, "height": 1800})
+    tab.set_default_timeout(60_000)
+    yield tab
+    tab.close()
+
+
+def open_page(page: Page, url: str, title: str) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    # served through app.py's st.navigation (also for deep links), not as a bare script
+    expect(page.get_by_role("link", name="Threshold tuning")).to_be_visible()
+    page.wait_for_selector(IDLE)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def metric(page: Page, label: str) -> Any:
+    return page.locator('[data-testid="stMetric"]').filter(has_text=label).locator(
+        '[data-testid="stMetricValue"]')
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_selector(IDLE)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def spec_and_scores(ws: Path) -> tuple[dd.SliderSpec, np.ndarray]:
+    detector = Detector.load(ws / "models" / "toy" / "v1")
+    scores = pd.read_csv(ws / "scores" / "test.scored.csv")["anomaly_score"].to_numpy()
+    return dd.slider_spec(detector.validation_scores_, scores, detector.threshold_), scores
+
+
+def move_and_check(page: Page, slider_name: str, label: str, ws: Path) -> None:
+    """Move the threshold slider with the keyboard; the flagged count must follow exactly."""
+    spec, scores = spec_and_scores(ws)
+    value = metric(page, label)
+    expect(value).to_have_text(f"{int((scores > spec.value).sum()):,}")
+    thumb = page.get_by_role("slider", name=slider_name)
+    thumb.focus()
+    for _ in range(2):
+        thumb.press("ArrowRight")
+    moved = round(spec.value + 2 * spec.step, spec.decimals)
+    thumb_value = page.locator('[data-testid="stSliderThumbValue"]').first
+    expect(thumb_value).to_have_text(f"{moved:.{spec.decimals}f}")
+    expect(value).to_have_text(f"{int((scores > moved).sum()):,}")
+    thumb.press("PageUp")  # a tenth of the range
+    page.wait_for_selector(IDLE)
+    final = float(thumb_value.inner_text())
+    assert final > moved
+    expected = int((scores > final).sum())
+    assert expected != int((scores > spec.value).sum()), "test data: the count should change"
+    expect(value).to_have_text(f"{expected:,}")  # the exact final value, not just "changed"
+
+
+def test_anomalies_page(server: str, page: Page, ws: Path) -> None:
+    open_page(page, server, "Anomalies")
+    page.wait_for_selector('[data-testid="stVegaLiteChart"] svg.marks g.mark-line path',
+                           state="attached")
+    move_and_check(page, "Threshold (what-if", "Flagged at this threshold", ws)
+    expect(page.get_by_text("Why was this row flagged?")).to_be_visible()
+    shot(page, "anomalies")
+
+
+def test_training_page(server: str, page: Page) -> None:
+    open_page(page, f"{server}/training", "Training")
+    expect(metric(page, "Epochs run")).to_have_text(str(EPOCHS))
+    page.wait_for_selector('[data-testid="stVegaLiteChart"] svg.marks g.mark-line path',
+                           state="attached")
+    shot(page, "training")
+
+
+def test_threshold_page(server: str, page: Page, ws: Path) -> None:
+    open_page(page, f"{server}/threshold", "Threshold tuning")
+    move_and_check(page, "Threshold", "Flagged rows", ws)
+    expect(metric(page, "Precision")).to_be_visible()  # labels from data/test.csv by id
+    shot(page, "threshold")
+
+
+def test_monitoring_page(server: str, page: Page) -> None:
+    open_page(page, f"{server}/monitoring", "Monitoring")
+    expect(metric(page, "Failed files")).to_have_text("1")
+    drift = page.locator('[data-testid="stAlert"]').filter(has_text="PSI")
+    expect(drift).to_contain_text("stable")  # the ledger's quantiles are the validation ones
+    expect(page.get_by_text("Failed files (1)")).to_be_visible()
+    expect(page.locator('[data-testid="stTable"]')).to_contain_text(FAILED_ERROR)
+    shot(page, "monitoring")
