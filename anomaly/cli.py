@@ -75,7 +75,7 @@ def train(
                       ] = None,
     time_col: Annotated[OptStr, typer.Option(help="Timestamp column (carried, not a feature).")
                         ] = None,
-    epochs: Annotated[OptInt, typer.Option(help="Maximum epochs [200].")] = None,
+    epochs: Annotated[OptInt, typer.Option(help="Maximum epochs [50].")] = None,
     batch_size: Annotated[OptInt, typer.Option(help="Mini-batch size [256].")] = None,
     hidden: Annotated[OptStr, typer.Option(help="Encoder widths, e.g. 64,32,8 [auto].")] = None,
     lr: Annotated[OptFloat, typer.Option(help="Learning rate [0.001].")] = None,
@@ -91,7 +91,7 @@ def train(
     dropout: Annotated[OptFloat, typer.Option(help="Dropout rate [0].")] = None,
     activation: Annotated[OptStr, typer.Option(help="relu|gelu|tanh|leaky_relu|elu|silu [gelu].")
                           ] = None,
-    norm: Annotated[OptStr, typer.Option(help="layer|batch|none [layer].")] = None,
+    norm: Annotated[OptStr, typer.Option(help="layer|batch|none [none].")] = None,
     residual: Annotated[bool | None, typer.Option("--residual/--no-residual",
                                                   help="Skip connections [off].")] = None,
     schedule: Annotated[OptStr, typer.Option(help="cosine|plateau|step|none [cosine].")] = None,

@@ -61,7 +61,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = ()
     activation: Activation = "gelu"
     dropout: float = 0.0
-    norm: Norm = "layer"
+    norm: Norm = "none"
     residual: bool = False
 
 
@@ -78,7 +78,7 @@ class TrainingConfig:
     schedule: Schedule = "cosine"
     gradient_clip: float = 1.0
     batch_size: int = 256
-    max_epochs: int = 200
+    max_epochs: int = 50
     min_epochs: int = 5
     patience: int = 15
     val_fraction: float = 0.2

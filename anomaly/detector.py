@@ -40,7 +40,7 @@ log = logging.getLogger("anomaly")
 
 MIN_TRAIN_ROWS = 10
 DEFAULT_QUANTILE = 0.995
-DEFAULT_LATENT_WEIGHT = 0.0
+DEFAULT_LATENT_WEIGHT = 2.0
 NETWORKS: dict[str, type[torch.nn.Module]] = {"DenseAutoencoder": DenseAutoencoder}
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
 SCORE_COLUMNS = ["anomaly_score", "score_percentile", "is_anomaly", "top_features"]

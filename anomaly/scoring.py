@@ -1,10 +1,24 @@
 """From reconstruction errors to anomaly scores, percentiles and explanations.
 
-The score of a row (DESIGN.md): the mean over features of the squared reconstruction error, each
-divided by that feature's mean error on validation normals, so that features are comparable.
-Optionally a second signal from the network is added: the Mahalanobis distance of the row's code
-(latent vector) from the training codes, divided by its validation mean. Both parts have mean ≈ 1
-on normal data; `latent_weight` says how much the latent part counts, and the bundle records it.
+How a row's score is made (DESIGN.md), from two signals of the trained autoencoder:
+
+1. Reconstruction: each feature's squared reconstruction error divided by that feature's mean
+   error on validation normals (so features are comparable), averaged over features. Mean ≈ 1
+   on normal data. This part alone says *why* a row is unusual (`top_features`).
+2. Latent distance: the squared Mahalanobis distance of the row's code (the bottleneck vector)
+   from the codes of the training rows (Ledoit–Wolf shrunk covariance), divided by its mean on
+   validation normals, so its mean ≈ 1 on normal data too.
+
+    score = reconstruction + latent_weight × latent
+
+Why both: a network that reconstructs normal rows well also reconstructs many far-out rows
+(it extrapolates), so reconstruction error alone misses rows that are extreme along the
+directions the network *does* model; those rows land far out in the latent space. The two parts
+are like PCA's residual (SPE) and in-subspace (Hotelling T²) statistics. On the ODDS benchmark
+(`bench/tabular_accuracy.py`) the sum beats either part alone; this needs a network without
+per-row normalisation (LayerNorm rescales every row, which erases how far out a code lies), hence
+the default `norm="none"`. `latent_weight=0` gives reconstruction only; the bundle records the
+weight and the latent statistics.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class DenseAutoencoder(nn.Module):
     """
 
     def __init__(self, n_inputs: int, hidden: tuple[int, ...] = (64, 32, 16),
-                 activation: str = "gelu", dropout: float = 0.0, norm: str = "layer",
+                 activation: str = "gelu", dropout: float = 0.0, norm: str = "none",
                  residual: bool = False) -> None:
         super().__init__()
         if not hidden:

@@ -7,11 +7,14 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import Callback, EarlyStopping, TQDMProgressBar
 from torch import nn
 
@@ -20,6 +23,11 @@ from anomaly.training.data import batch_loader
 from anomaly.training.module import AutoencoderModule
 
 VAL_BATCH = 8192
+# Mini-batches per Lightning step (each gets its own optimizer step): amortises Lightning's
+# per-step hooks, which for small networks cost about as much as a step itself.
+BATCHES_PER_ITEM = 16
+# Below this many multiply-adds per step (batch rows × parameters), CPU training uses one thread.
+SMALL_STEP_WORK = 64_000_000
 # Lightning's advice lines (workers, logging intervals, tips) are noise in a CLI run.
 _QUIET = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
 
@@ -65,6 +73,27 @@ def _quiet_lightning() -> None:
                             r"|to set `sync_dist).*")
 
 
+@contextmanager
+def _cpu_threads(trainer: pl.Trainer, network: nn.Module, batch_size: int) -> Iterator[None]:
+    """One intra-op thread while a small network trains on CPU; the old setting after.
+
+    Each op of a small network is too short to split across threads, and when other processes
+    share the cores, OpenMP threads waiting for a descheduled sibling made training 10-100×
+    slower (measured on a busy 2-core machine). `OMP_NUM_THREADS` set by the user wins.
+    """
+    work = batch_size * sum(p.numel() for p in network.parameters())
+    single = (isinstance(trainer.accelerator, CPUAccelerator) and work < SMALL_STEP_WORK
+              and "OMP_NUM_THREADS" not in os.environ)
+    before = torch.get_num_threads()
+    if single:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if single:
+            torch.set_num_threads(before)
+
+
 def _devices(value: str) -> int | str | list[int]:
     text = str(value).strip()
     if text == "auto":
@@ -94,7 +123,8 @@ def train_autoencoder(network: nn.Module, train_x: torch.Tensor, val_x: torch.Te
         callbacks.append(EarlyStopping("val_loss", patience=cfg.patience, min_delta=0.0,
                                        check_finite=True))
     if cfg.progress_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len(train_x) // cfg.batch_size // 4)))
+        items = math.ceil(len(train_x) / (cfg.batch_size * BATCHES_PER_ITEM))
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, items // 4)))
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs,
         min_epochs=min(cfg.min_epochs, cfg.max_epochs),
@@ -111,8 +141,10 @@ def train_autoencoder(network: nn.Module, train_x: torch.Tensor, val_x: torch.Te
         deterministic=False,
     )
     started = time.perf_counter()
-    trainer.fit(module, train_dataloaders=batch_loader(train_x, cfg.batch_size, True, cfg.seed),
-                val_dataloaders=batch_loader(val_x, VAL_BATCH, False))
+    train_batches = batch_loader(train_x, cfg.batch_size, True, cfg.seed, BATCHES_PER_ITEM)
+    with _cpu_threads(trainer, network, cfg.batch_size):
+        trainer.fit(module, train_dataloaders=train_batches,
+                    val_dataloaders=batch_loader(val_x, VAL_BATCH, False))
     seconds = time.perf_counter() - started
     notes: list[str] = []
     if best.state is not None:

@@ -2,30 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import Precision
 from torch import nn
 
 from anomaly.config import TrainingConfig
+from anomaly.training.data import split_sizes
+
+# Optimizers with a fused (one kernel for all parameters) implementation on CPU and CUDA.
+_FUSED = ("adam", "adamw", "sgd", "adagrad")
+
+
+def _fast_kwargs(params: list[nn.Parameter], name: str) -> dict[str, Any]:
+    """`fused=True` where torch has it for these tensors, else `foreach=True`.
+
+    torch's default on CPU is a Python loop with several small kernels per parameter tensor; for
+    the small networks used here that loop costs as much as the forward pass.
+    """
+    devices = {p.device.type for p in params}
+    floating = all(p.dtype in (torch.float32, torch.float64) for p in params)
+    if name in _FUSED and floating and devices <= {"cpu", "cuda"}:
+        return {"fused": True}
+    return {"foreach": True}
 
 
 def make_optimizer(params: Any, cfg: TrainingConfig) -> torch.optim.Optimizer:
     """The optimizer named by `cfg.optimizer` with its learning rate and weight decay."""
+    params = [p for p in params if p.requires_grad]
     wd = cfg.weight_decay
+    fast = _fast_kwargs(params, cfg.optimizer)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=wd, **fast)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=wd, **fast)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd,
-                               nesterov=cfg.momentum > 0)
+                               nesterov=cfg.momentum > 0, **fast)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd,
+                                   **fast)
     if cfg.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=wd)
+        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=wd, **fast)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+@dataclass
+class _Sums:
+    """Running per-epoch sums, kept as tensors on the training device.
+
+    A plain object, not module attributes: `nn.Module.__setattr__` costs microseconds per call,
+    and converting to float every step would force a device sync on GPUs.
+    """
+
+    loss: torch.Tensor
+    grad: torch.Tensor
+    rows: int = 0
+    steps: int = 0
+
+    @classmethod
+    def zero(cls, device: torch.device) -> _Sums:
+        return cls(loss=torch.zeros((), device=device), grad=torch.zeros((), device=device))
 
 
 class AutoencoderModule(pl.LightningModule):
@@ -34,19 +74,27 @@ class AutoencoderModule(pl.LightningModule):
     Adds, as configured: denoising noise on the input (augmentation), an L1 penalty on weights,
     gradient-norm clipping, and a learning-rate schedule. Per epoch it records train and
     validation loss, learning rate and mean gradient norm in `history`.
+
+    The optimisation step is written out (Lightning's manual optimisation): Lightning's automatic
+    path wraps every step in a closure and several hook layers, which for small networks costs
+    more than the forward and backward pass themselves. Each Lightning step receives a chunk of
+    several mini-batches and runs one optimizer step per mini-batch. Under DDP or a precision
+    plugin, backward goes through `manual_backward`, so gradient synchronisation works as usual.
     """
 
     def __init__(self, network: nn.Module, training: TrainingConfig) -> None:
         super().__init__()
+        self.automatic_optimization = False
         self.network = network
         self.cfg = training
         self.history: list[dict[str, float]] = []
-        self._train_sum = torch.zeros(())
-        self._train_rows = 0
-        self._grad_sum = 0.0
-        self._grad_steps = 0
-        self._val_sum = torch.zeros(())
-        self._val_rows = 0
+        self._train = _Sums.zero(torch.device("cpu"))
+        self._val = _Sums.zero(torch.device("cpu"))
+        self._direct_backward = False
+        # Parameter objects keep their identity when Lightning moves the module to a device.
+        self._params = [p for p in network.parameters() if p.requires_grad]
+        self._l1_weights = [p for n, p in network.named_parameters()
+                            if n.endswith("weight") and p.requires_grad]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)  # type: ignore[no-any-return]
@@ -56,47 +104,101 @@ class AutoencoderModule(pl.LightningModule):
         return nn.functional.mse_loss(self.network(source), x)
 
     # ------------------------------------------------------------------ train
+    def on_train_epoch_start(self) -> None:
+        self._train = _Sums.zero(self.device)
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch, noisy=True)
-        self._train_sum = self._train_sum.to(loss.device) + loss.detach() * len(batch)
-        self._train_rows += len(batch)
-        if self.cfg.l1:
-            penalty = sum(p.abs().sum() for n, p in self.network.named_parameters()
-                          if n.endswith("weight"))
-            loss = loss + self.cfg.l1 * penalty
+        """One optimizer step per mini-batch of the chunk `batch` (see `training.data`)."""
+        optimizer = self.optimizers(use_pl_optimizer=False)
+        assert isinstance(optimizer, torch.optim.Optimizer)
+        loss = batch.new_zeros(())
+        for x in batch.split(split_sizes(len(batch), self.cfg.batch_size)):
+            loss = self._step(x, optimizer)
         return loss
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Clip and measure in one pass: the norm shows vanishing or exploding gradients.
-        max_norm = self.cfg.gradient_clip if self.cfg.gradient_clip > 0 else float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
-        self._grad_sum += float(norm)
-        self._grad_steps += 1
+    def _step(self, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+        sums = self._train
+        loss = self._loss(x, noisy=True)
+        sums.loss.add_(loss.detach(), alpha=len(x))
+        sums.rows += len(x)
+        if self.cfg.l1:
+            loss = loss + self.cfg.l1 * sum(p.abs().sum() for p in self._l1_weights)
+        for p in self._params:  # = optimizer.zero_grad(set_to_none=True), without its wrappers
+            p.grad = None
+        if self._direct_backward:
+            loss.backward()
+        else:
+            self.manual_backward(loss)  # DDP gradient sync, precision plugins
+        sums.grad.add_(self._clip_and_measure())
+        sums.steps += 1
+        optimizer.step()
+        return loss.detach()
+
+    def _clip_and_measure(self) -> torch.Tensor:
+        """Total gradient 2-norm (before clipping); clips to `gradient_clip` when it is > 0.
+
+        The same arithmetic as `clip_grad_norm_` without its wrapper layers (which cost more
+        than the arithmetic for small networks). The norm stays a tensor, summed on the device
+        and read once per epoch: the curve shows vanishing or exploding gradients.
+        """
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if not grads:
+            return torch.zeros((), device=self.device)
+        norm: torch.Tensor = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if self.cfg.gradient_clip > 0:
+            coef = (self.cfg.gradient_clip / (norm + 1e-6)).clamp_(max=1.0)
+            if norm.device.type != "cpu":
+                torch._foreach_mul_(grads, coef)  # no host sync on accelerators
+            elif coef < 1.0:  # on CPU the check is free and skips the multiply
+                torch._foreach_mul_(grads, float(coef))
+        return norm
+
+    def on_fit_start(self) -> None:
+        # Lightning's manual_backward adds hooks for DDP and mixed precision; a single device
+        # in full precision needs neither.
+        trainer = self.trainer
+        self._direct_backward = (trainer.world_size == 1
+                                 and type(trainer.precision_plugin) is Precision)
 
     def on_train_epoch_end(self) -> None:
-        train_loss = self._reduce(self._train_sum, self._train_rows)
+        sums = self._train
+        train_loss = self._reduce(sums.loss, sums.rows)
+        val_loss = float(self.trainer.callback_metrics.get("val_loss", float("nan")))
+        optimizer = self.optimizers(use_pl_optimizer=False)
+        assert isinstance(optimizer, torch.optim.Optimizer)
         row = {
             "epoch": float(self.current_epoch),
             "train_loss": train_loss,
-            "val_loss": float(self.trainer.callback_metrics.get("val_loss", float("nan"))),
-            "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
-            "grad_norm": self._grad_sum / max(self._grad_steps, 1),
+            "val_loss": val_loss,
+            "lr": float(optimizer.param_groups[0]["lr"]),
+            "grad_norm": float(sums.grad.cpu()) / max(sums.steps, 1),
         }
         self.history.append(row)
         self.log("train_loss", train_loss, prog_bar=True)
-        self._train_sum, self._train_rows = torch.zeros(()), 0
-        self._grad_sum, self._grad_steps = 0.0, 0
+        self._step_scheduler(val_loss)
+
+    def _step_scheduler(self, val_loss: float) -> None:
+        """Epoch-interval schedules, stepped after the epoch's row recorded the lr it used."""
+        found = self.lr_schedulers()
+        schedulers = found if isinstance(found, list) else [] if found is None else [found]
+        for scheduler in schedulers:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(val_loss)
+            else:
+                scheduler.step()
 
     # ------------------------------------------------------------- validation
+    def on_validation_epoch_start(self) -> None:
+        self._val = _Sums.zero(self.device)
+
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         loss = self._loss(batch, noisy=False)
-        self._val_sum = self._val_sum.to(loss.device) + loss.detach() * len(batch)
-        self._val_rows += len(batch)
+        self._val.loss.add_(loss.detach(), alpha=len(batch))
+        self._val.rows += len(batch)
 
     def on_validation_epoch_end(self) -> None:
-        val_loss = self._reduce(self._val_sum, self._val_rows)
+        val_loss = self._reduce(self._val.loss, self._val.rows)
         self.log("val_loss", val_loss, prog_bar=True)
-        self._val_sum, self._val_rows = torch.zeros(()), 0
 
     def _reduce(self, total: torch.Tensor, rows: int) -> float:
         """Row-weighted mean over all DDP ranks."""
@@ -117,8 +219,6 @@ class AutoencoderModule(pl.LightningModule):
         elif self.cfg.schedule == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, factor=0.3, patience=max(2, self.cfg.patience // 3))
-            return {"optimizer": optimizer,
-                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
         else:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
