@@ -32,7 +32,10 @@ from anomaly.bundle import Bundle, load_bundle, save_bundle, update_meta
 from anomaly.config import DataConfig, ModelConfig, Settings, TrainingConfig, override, validate
 from anomaly.errors import BundleError, InputError
 from anomaly.features.tabular import TabularFeatures
+from anomaly.nn.conv import ConvAutoencoder
 from anomaly.nn.dense import DenseAutoencoder, default_hidden
+from anomaly.nn.flat import WindowDenseAutoencoder
+from anomaly.nn.lstm import LSTMAutoencoder
 from anomaly.scoring import Scorer, fold_matrix, percentiles, run_network, top_features
 from anomaly.training import train_autoencoder
 
@@ -41,7 +44,9 @@ log = logging.getLogger("anomaly")
 MIN_TRAIN_ROWS = 10
 DEFAULT_QUANTILE = 0.995
 DEFAULT_LATENT_WEIGHT = 0.0
-NETWORKS: dict[str, type[torch.nn.Module]] = {"DenseAutoencoder": DenseAutoencoder}
+NETWORKS: dict[str, type[torch.nn.Module]] = {
+    "DenseAutoencoder": DenseAutoencoder, "ConvAutoencoder": ConvAutoencoder,
+    "LSTMAutoencoder": LSTMAutoencoder, "WindowDenseAutoencoder": WindowDenseAutoencoder}
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
 SCORE_COLUMNS = ["anomaly_score", "score_percentile", "is_anomaly", "top_features"]
 

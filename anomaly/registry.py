@@ -14,6 +14,7 @@ from anomaly.errors import BundleError, ConfigError
 
 KINDS: dict[str, str] = {
     "tabular": "anomaly.detector:Detector",
+    "timeseries": "anomaly.timeseries:TimeseriesDetector",
 }
 
 
