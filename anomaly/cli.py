@@ -93,6 +93,11 @@ def train(
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                   help="Progress bar [on in a terminal].")
                         ] = None,
+    group_col: Annotated[OptStr, typer.Option(help="timeseries: machine/group column.")] = None,
+    window: Annotated[OptInt, typer.Option(help="timeseries: rows per window [32].")] = None,
+    stride: Annotated[OptInt, typer.Option(help="timeseries: step between training windows "
+                                                "[1].")] = None,
+    model: Annotated[OptStr, typer.Option(help="timeseries: conv|lstm|dense [conv].")] = None,
     workspace: Workspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
@@ -112,6 +117,8 @@ def train(
                         accelerator=accelerator, devices=devices, strategy=strategy,
                         num_nodes=num_nodes,
                         progress_bar=sys.stderr.isatty() if progress is None else progress)
+    settings = override(settings, "window", group_col=group_col, window=window, stride=stride,
+                        model=model)
     if len(data) != 1:
         raise InputError(f"{settings.kind} training takes one file — concatenate the files first")
     path = data[0]
@@ -220,6 +227,8 @@ def evaluate(
     if label_col not in frame.columns:
         raise InputError(f"{data}: label column {label_col!r} not found — columns: "
                          f"{', '.join(map(str, frame.columns))}")
+    if hasattr(detector, "prepare_frame"):  # time series: scores come out in time order
+        frame = detector.prepare_frame(frame, str(data))
     labels = check_labels(frame[label_col], label_col, str(data)).astype(int)
     scored = detector.score_frame(frame, str(data))
     scores = scored["anomaly_score"].to_numpy()
@@ -230,6 +239,10 @@ def evaluate(
     if 0 < labels.sum() < len(labels):
         best, best_f1 = best_f1_threshold(scores, labels)
         result["best_f1"] = {"threshold": best, "f1": best_f1}
+    if detector.kind == "timeseries":
+        from anomaly.timeseries import print_metrics, timeseries_metrics
+
+        result["timeseries"] = timeseries_metrics(labels, scored["is_anomaly"].to_numpy())
     if as_json:
         _echo(json.dumps(result, indent=2))
         return
@@ -243,6 +256,8 @@ def evaluate(
     if "best_f1" in result:
         _echo(f"  best F1 {result['best_f1']['f1']:.4f} at threshold "
               f"{result['best_f1']['threshold']:.4g} (chosen with the labels: optimistic)")
+    if "timeseries" in result:
+        _echo(print_metrics(result["timeseries"]))
 
 
 # ----------------------------------------------------------------------- threshold

@@ -122,7 +122,8 @@ class TimeseriesDetector(Detector):
         groups = group_codes(frame, spec.group_col, "training data")
         train_idx: list[np.ndarray] = []
         val_idx: list[np.ndarray] = []
-        for idx in pd.Series(groups).groupby(groups, sort=False).indices.values():
+        for positions in pd.Series(groups).groupby(groups, sort=False).indices.values():
+            idx = np.asarray(positions)
             n_val = max(1, round(settings.training.val_fraction * len(idx)))
             train_idx.append(idx[:len(idx) - n_val])
             val_idx.append(idx[len(idx) - n_val:])
@@ -259,7 +260,7 @@ class TimeseriesDetector(Detector):
 
     def _finish(self, frame: pd.DataFrame, limit: float) -> tuple[pd.DataFrame, np.ndarray]:
         """Scores, percentiles, flags and top features of rows with aggregated errors."""
-        errors = np.stack(frame.pop("_errors").to_numpy()) if len(frame) else np.zeros(
+        errors = np.stack(list(frame.pop("_errors"))) if len(frame) else np.zeros(
             (0, len(self.features_.feature_columns)))
         scores, shares = self.scorer_.score(errors)
         out = frame.reset_index(drop=True)
@@ -292,14 +293,15 @@ class TimeseriesDetector(Detector):
             out["_row"] = offset + order
             out["_seq"] = seq + np.arange(len(chunk))
             inputs, times, groups = inputs[order], times[order], groups[order]
-            for g, idx in pd.Series(groups).groupby(groups, sort=False).indices.items():
+            for key, positions in pd.Series(groups).groupby(groups, sort=False).indices.items():
+                g, idx = str(key), np.asarray(positions)
                 if g in last_time and times[idx[0]] < last_time[g]:
                     where = f" of group {g!r}" if f.group_col else ""
                     raise InputError(f"{source}: row {offset + order[idx[0]] + 1:,}{where} goes "
                                      "back in time across a chunk boundary — sort the file by "
                                      "time (and group) before scoring it in chunks")
                 last_time[g] = float(times[idx[-1]])
-                ready += self._advance(state, str(g), inputs[idx], times[idx],
+                ready += self._advance(state, g, inputs[idx], times[idx],
                                        out.iloc[idx], final=False)
             offset += len(chunk)
             seq += len(chunk)
@@ -328,7 +330,7 @@ class TimeseriesDetector(Detector):
             n_done = n - n_ctx
         else:
             # a row is complete when its segment ends inside the block or W-1 rows follow it
-            seg_end = np.flatnonzero(starts).tolist()[1:] + [n]
+            seg_end = [*np.flatnonzero(starts).tolist()[1:], n]
             next_start = np.repeat(seg_end, np.diff([*np.flatnonzero(starts).tolist(), n]))
             done = (next_start < n) | (np.arange(n) <= n - w)
             n_done = int(done[n_ctx:].sum())  # a prefix: completeness is monotone
@@ -415,3 +417,15 @@ def timeseries_metrics(labels: np.ndarray, flags: np.ndarray) -> dict[str, Any]:
             "events": {"n_events": events.n_events, "detected": events.detected,
                        "recall": events.recall, "mean_delay_rows": events.mean_delay,
                        "median_delay_rows": events.median_delay}}
+
+
+def print_metrics(metrics: dict[str, Any]) -> str:
+    """The time-series metrics of `timeseries_metrics` as indented lines for the CLI."""
+    skab, events = metrics["skab"], metrics["events"]
+    delay = events["mean_delay_rows"]
+    return (f"  time series: SKAB F1 {skab['f1']:.4f}  FAR {skab['far']:.2f}%  "
+            f"MAR {skab['mar']:.2f}%\n"
+            f"  point-adjusted F1 {metrics['point_adjusted_f1']:.4f}\n"
+            f"  events: {events['detected']}/{events['n_events']} detected (recall "
+            f"{events['recall']:.2f}), mean delay "
+            f"{'n/a' if delay is None else f'{delay:.1f} rows'}")

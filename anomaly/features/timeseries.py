@@ -8,6 +8,7 @@ gaps. A segment shorter than the window gets one window padded by repeating its 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,10 +107,10 @@ def window_index(starts: np.ndarray, window: int, stride: int = 1) -> np.ndarray
         >>> window_index(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3).tolist()
         [[0, 1, 2], [1, 2, 3], [4, 5, 5]]
     """
-    bounds = np.flatnonzero(starts).tolist() + [len(starts)]
+    bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
     blocks: list[np.ndarray] = []
     offsets = np.arange(window)
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         if b - a >= window:
             first = np.arange(a, b - window + 1, stride)
             if first[-1] != b - window:  # the last rows of a segment are always covered

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -15,7 +17,7 @@ class ConvDecoder(nn.Module):
                  activation: str, dropout: float) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:], strict=True):
+        for a, b in itertools.pairwise(widths):
             layers += [nn.ConvTranspose1d(a, b, kernel, stride=2, padding=kernel // 2,
                                           output_padding=1), ACTIVATIONS[activation]()]
             if dropout > 0:
@@ -56,7 +58,7 @@ class ConvAutoencoder(nn.Module):
         self.multiple = 2 ** len(channels)
         layers: list[nn.Module] = []
         widths = [n_channels, *channels]
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             layers += [nn.Conv1d(a, b, kernel, stride=2, padding=kernel // 2),
                        ACTIVATIONS[activation]()]
             if dropout > 0 and i < len(channels) - 1:
