@@ -168,7 +168,7 @@ def test_bundle_round_trip(fitted: TimeseriesDetector, tmp_path: Path) -> None:
 
 def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
     short = cli_model / "short.csv"
-    make_series(WINDOW - 1).to_csv(short, index=False)
+    make_series(WINDOW - 1).assign(machine="m1").to_csv(short, index=False)
     result = run_cli("score", "pump", str(short), "--workspace", str(cli_model),
                      env=ONE_THREAD)
     assert result.returncode == 2
