@@ -104,7 +104,7 @@ class WindowConfig:
     stride: int = 1
     model: WindowNetwork = "conv"
     max_gap: float = 0.0
-    aggregate: Aggregate = "mean"
+    aggregate: Aggregate = "point"
 
 
 @dataclass(frozen=True)

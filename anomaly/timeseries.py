@@ -7,12 +7,15 @@ sensor scaling is fitted on the training rows, and the network learns to reconst
 
 Scoring slides the window by one row. Each window's squared reconstruction error is computed per
 sensor; the error of a timestamp aggregates the windows covering it (`aggregate`):
-``mean`` — the mean over those windows of each window's mean error (default, chosen by benchmark),
-``point`` — the mean over those windows of the error at that timestamp's own position,
+``point`` — the mean over those windows of the error at that timestamp's own position (default,
+chosen on SKAB: fewest false alarms), ``mean`` — the mean over those windows of each window's
+mean error (smoother, more recall, more false alarms at segment edges),
 ``min`` — the smallest window error (a timestamp counts only if every window covering it is bad,
-as SKAB's Conv-AE flags points). Errors per sensor are then normalised and averaged exactly as for
-tabular rows (`anomaly.scoring.Scorer`), so scores, percentiles, thresholds and `top_features`
-keep their meaning.
+as SKAB's Conv-AE flags points). The per-sensor errors are divided by one pooled scale (their mean
+on validation rows) and averaged by `anomaly.scoring.Scorer`, so a score of 1 is a typical normal
+timestamp and `top_features` are the sensors with the largest error share. The initial threshold
+is 2 × the largest validation score (SKAB's Conv-AE uses a margin over training residuals too);
+`anomaly threshold` changes it like for tabular models.
 
 `score_stream` scores a file chunk by chunk and keeps, per group, the last `window - 1` scored
 rows as context and the rows whose covering windows are not complete yet; it therefore returns
@@ -32,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from anomaly import thresholds
 from anomaly.config import Settings, WindowConfig, override, validate
-from anomaly.detector import DEFAULT_QUANTILE, Detector
+from anomaly.detector import Detector
 from anomaly.errors import InputError
 from anomaly.features.timeseries import (
     TimeseriesFeatures,
@@ -50,6 +53,7 @@ log = logging.getLogger("anomaly")
 WINDOW_PARAMS = tuple(f.name for f in fields(WindowConfig))
 WINDOW_BATCH = 8192  # windows per network call while scoring (memory ≈ batch × window × sensors)
 CONV_CHANNELS = (32, 16)
+THRESHOLD_MARGIN = 2.0  # initial threshold: margin × the largest validation score (bench/skab.py)
 LSTM_SIZES = (32, 16)
 
 
@@ -208,17 +212,26 @@ class TimeseriesDetector(Detector):
         del self._val_rows
         inputs, _, starts = self.features_.rows(val, "validation rows")
         errors = self._timestamp_errors(inputs, starts)
-        self.scorer_ = Scorer.fit(self.features_.feature_columns, errors)
+        # One error scale for all sensors (sensors are already standardised): on SKAB it gave
+        # fewer false alarms than per-sensor scales, which blow up the drift of quiet sensors.
+        pooled = max(float(errors.mean()), 1e-12)
+        self.scorer_ = Scorer(self.features_.feature_columns,
+                              np.full(errors.shape[1], pooled))
         self.validation_scores_ = np.sort(self.scorer_.score(errors)[0])
-        q = DEFAULT_QUANTILE if self.threshold_q is None else float(self.threshold_q)
-        choice = thresholds.choose_threshold("quantile", self.validation_scores_, q=q)
+        if self.threshold_q is None:
+            params: dict[str, Any] = {"q": 1.0, "margin": THRESHOLD_MARGIN}
+            value = THRESHOLD_MARGIN * float(self.validation_scores_[-1])
+            why = "initial threshold: margin × the largest validation score"
+        else:
+            choice = thresholds.choose_threshold("quantile", self.validation_scores_,
+                                                 q=float(self.threshold_q))
+            params, value, why = choice.params, float(choice.value), "initial threshold"
         from anomaly.bundle import now
 
-        entry = {"version": 1, "method": choice.method, "params": choice.params,
-                 "value": float(choice.value), "at": now(), "by": "train",
-                 "why": "initial threshold"}
+        entry = {"version": 1, "method": "quantile", "params": params, "value": value,
+                 "at": now(), "by": "train", "why": why}
         self.threshold_info_: dict[str, Any] = {**entry, "history": [entry]}
-        self.threshold_ = float(choice.value)
+        self.threshold_ = value
         self.offset_ = -self.threshold_
 
     def fit(self, X: Any, y: Any = None, *, source: str = "input") -> TimeseriesDetector:

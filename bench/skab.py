@@ -62,9 +62,11 @@ def detector(args: argparse.Namespace, **extra: Any) -> TimeseriesDetector:
     for key in ("window", "model", "aggregate", "stride"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
-    if args.epochs is not None:
-        params["max_epochs"] = args.epochs
-    return TimeseriesDetector(**params, **extra)
+    for key, name in (("epochs", "max_epochs"), ("batch_size", "batch_size"),
+                      ("patience", "patience")):
+        if getattr(args, key) is not None:
+            params[name] = getattr(args, key)
+    return TimeseriesDetector(**{**params, **extra})
 
 
 def pooled(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float]:
@@ -90,7 +92,8 @@ def skab_protocol(args: argparse.Namespace) -> dict[str, tuple[float, float, flo
                 rules[rule] = thresholds.choose_threshold(
                     params["method"], det.validation_scores_,
                     **{k: v for k, v in params.items() if k != "method"}).value
-            rules["max x 1.5 (SKAB Conv-AE style)"] = 1.5 * float(det.validation_scores_.max())
+            for margin in (1.5, 3.0):
+                rules[f"max x {margin}"] = margin * float(det.validation_scores_.max())
         for rule, value in rules.items():
             per_rule.setdefault(rule, []).append((labels, (scores > value).astype(int)))
         if args.verbose:
@@ -103,7 +106,8 @@ def skab_protocol(args: argparse.Namespace) -> dict[str, tuple[float, float, flo
 
 def app_protocol(args: argparse.Namespace) -> tuple[float, float, float]:
     """Train once on anomaly-free.csv, score every labelled file in full."""
-    det = detector(args).fit(read("anomaly-free/anomaly-free.csv"), source="anomaly-free.csv")
+    det = detector(args, max_epochs=args.app_epochs).fit(read("anomaly-free/anomaly-free.csv"),
+                                                         source="anomaly-free.csv")
     rows = []
     for name in FILES:
         frame = read(name)
@@ -141,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int)
     parser.add_argument("--stride", type=int)
     parser.add_argument("--aggregate", choices=["mean", "point", "min"])
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--app-epochs", type=int, default=15,
+                        help="epochs for the app protocol (9,405 rows: many more windows)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rules", action="store_true", help="compare threshold rules")
