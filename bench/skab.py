@@ -126,7 +126,7 @@ def throughput(args: argparse.Namespace) -> None:
                         columns=[f"s{i}" for i in range(8)]).astype("float32")
     data.insert(0, "t", t)
     train = data.iloc[:5000]
-    ts = detector(args, max_epochs=3).fit(train)
+    ts = detector(args, max_epochs=3, time_col="t").fit(train)
     tab = Detector(max_epochs=3, progress_bar=False, id_col="t").fit(train)
     started = time.perf_counter()
     tab.score_frame(data)
