@@ -108,8 +108,8 @@ def train(
                         ] = None,
     session_regex: Annotated[OptStr, typer.Option(help="logs: regex of a line's session key, "
                                                        "e.g. 'blk_-?\\d+'.")] = None,
-    window: Annotated[OptStr, typer.Option(help="logs: fixed time windows as sessions, e.g. 5m."
-                                           )] = None,
+    window: Annotated[OptStr, typer.Option(help="timeseries: rows per window [32]; logs: fixed "
+                                                "time windows as sessions, e.g. 5m.")] = None,
     time_format: Annotated[OptStr, typer.Option(help="logs: strptime format of the leading "
                                                      "timestamp [auto].")] = None,
     session_col: Annotated[OptStr, typer.Option(help="logs CSV: session column.")] = None,
@@ -121,6 +121,10 @@ def train(
                          ] = None,
     max_line_length: Annotated[OptInt, typer.Option(help="logs: longer lines are cut [20000].")
                                ] = None,
+    group_col: Annotated[OptStr, typer.Option(help="timeseries: machine/group column.")] = None,
+    stride: Annotated[OptInt, typer.Option(help="timeseries: step between training windows "
+                                                "[1].")] = None,
+    model: Annotated[OptStr, typer.Option(help="timeseries: conv|lstm|dense [conv].")] = None,
     workspace: Workspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
@@ -148,6 +152,8 @@ def train(
                    sequence_col=sequence_col, weighting=weighting,
                    max_line_length=max_line_length)
         return
+    settings = override(settings, "window", group_col=group_col, window=_rows(window),
+                        stride=stride, model=model)
     if len(data) != 1:
         raise InputError(f"{settings.kind} training takes one file — concatenate the files first")
     path = data[0]
@@ -168,6 +174,16 @@ def train(
           f"{s['seconds']:.1f}s; threshold {detector.threshold_:.4g} "
           f"({detector.threshold_info_['method']} {detector.threshold_info_['params']})")
     _echo(f"bundle: {bundle}")
+
+
+def _rows(text: str | None) -> int | None:
+    """`--window` for time series: a whole number of rows."""
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < 2:
+        raise InputError(f"--window {text!r}: for --kind timeseries give the rows per window as a "
+                         "whole number >= 2, e.g. --window 32 (durations like 5m are for logs)")
+    return int(text)
 
 
 def _widths(text: str | None) -> tuple[int, ...] | None:
@@ -256,6 +272,8 @@ def evaluate(
     if label_col not in frame.columns:
         raise InputError(f"{data}: label column {label_col!r} not found — columns: "
                          f"{', '.join(map(str, frame.columns))}")
+    if hasattr(detector, "prepare_frame"):  # time series: scores come out in time order
+        frame = detector.prepare_frame(frame, str(data))
     labels = check_labels(frame[label_col], label_col, str(data)).astype(int)
     scored = detector.score_frame(frame, str(data))
     scores = scored["anomaly_score"].to_numpy()
@@ -266,6 +284,10 @@ def evaluate(
     if 0 < labels.sum() < len(labels):
         best, best_f1 = best_f1_threshold(scores, labels)
         result["best_f1"] = {"threshold": best, "f1": best_f1}
+    if detector.kind == "timeseries":
+        from anomaly.timeseries import print_metrics, timeseries_metrics
+
+        result["timeseries"] = timeseries_metrics(labels, scored["is_anomaly"].to_numpy())
     if as_json:
         _echo(json.dumps(result, indent=2))
         return
@@ -279,6 +301,8 @@ def evaluate(
     if "best_f1" in result:
         _echo(f"  best F1 {result['best_f1']['f1']:.4f} at threshold "
               f"{result['best_f1']['threshold']:.4g} (chosen with the labels: optimistic)")
+    if "timeseries" in result:
+        _echo(print_metrics(result["timeseries"]))
 
 
 # ----------------------------------------------------------------------- threshold

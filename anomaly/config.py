@@ -35,6 +35,8 @@ Norm = Literal["none", "batch", "layer"]
 Schedule = Literal["none", "cosine", "plateau", "step"]
 ColumnType = Literal["numeric", "categorical", "ignore"]
 BadRows = Literal["fail", "skip"]
+WindowNetwork = Literal["conv", "lstm", "dense"]
+Aggregate = Literal["mean", "point", "min"]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "elu", "silu")
@@ -91,6 +93,21 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    """Time-series windows (`--kind timeseries` only; see anomaly/timeseries.py).
+
+    `max_gap=0` means: a gap is a time step over 3 × the median step of the training data.
+    """
+
+    group_col: str | None = None
+    window: int = 32
+    stride: int = 1
+    model: WindowNetwork = "conv"
+    max_gap: float = 0.0
+    aggregate: Aggregate = "point"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything `anomaly train` needs besides the data."""
 
@@ -98,6 +115,7 @@ class Settings:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
 
 
 T = TypeVar("T")
@@ -137,16 +155,16 @@ def load_settings(path: Path | None, kind: str = "tabular") -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid TOML file ({exc}) — fix the syntax") from exc
-    unknown = sorted(set(raw) - {"kind", "data", "model", "training"})
+    unknown = sorted(set(raw) - {"kind", "data", "model", "training", "window"})
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown section(s) {', '.join(unknown)} — use [data], [model], [training]"
-        )
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)} — use [data], "
+                          "[model], [training], [window]")
     settings = Settings(
         kind=raw.get("kind", kind),
         data=_coerce(DataConfig, raw.get("data", {}), "data", str(path)),
         model=_coerce(ModelConfig, raw.get("model", {}), "model", str(path)),
         training=_coerce(TrainingConfig, raw.get("training", {}), "training", str(path)),
+        window=_coerce(WindowConfig, raw.get("window", {}), "window", str(path)),
     )
     validate(settings)
     return settings
@@ -163,7 +181,7 @@ def override(settings: Settings, section: str, **values: Any) -> Settings:
 
 def validate(settings: Settings) -> None:
     """Raise `ConfigError` naming the first invalid setting and its allowed values."""
-    t, m = settings.training, settings.model
+    t, m, w = settings.training, settings.model, settings.window
     checks: list[tuple[bool, str]] = [
         (settings.kind in ("tabular", "timeseries", "logs"), f"kind {settings.kind!r} is not "
          "one of tabular, timeseries, logs"),
@@ -183,6 +201,13 @@ def validate(settings: Settings) -> None:
          "noise, l1 and weight_decay must be >= 0"),
         (all(h >= 1 for h in m.hidden), f"hidden sizes must be positive (got {list(m.hidden)})"),
         (settings.data.on_bad_rows in ("fail", "skip"), "on_bad_rows must be 'fail' or 'skip'"),
+        (w.window >= 2, f"window must be >= 2 rows (got {w.window})"),
+        (w.stride >= 1, f"stride must be >= 1 (got {w.stride})"),
+        (w.model in ("conv", "lstm", "dense"), f"model {w.model!r} is not one of conv, lstm, "
+         "dense"),
+        (w.aggregate in ("mean", "point", "min"), f"aggregate {w.aggregate!r} is not one of mean, "
+         "point, min"),
+        (w.max_gap >= 0, f"max_gap must be >= 0 seconds (got {w.max_gap}); 0 = automatic"),
     ]
     for ok, message in checks:
         if not ok:
@@ -203,4 +228,5 @@ def settings_from_json(raw: dict[str, Any]) -> Settings:
         data=_coerce(DataConfig, raw.get("data", {}), "data", "bundle.json"),
         model=_coerce(ModelConfig, raw.get("model", {}), "model", "bundle.json"),
         training=_coerce(TrainingConfig, raw.get("training", {}), "training", "bundle.json"),
+        window=_coerce(WindowConfig, raw.get("window", {}), "window", "bundle.json"),
     )

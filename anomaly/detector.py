@@ -32,7 +32,10 @@ from anomaly.bundle import Bundle, load_bundle, save_bundle, update_meta
 from anomaly.config import DataConfig, ModelConfig, Settings, TrainingConfig, override, validate
 from anomaly.errors import BundleError, InputError
 from anomaly.features.tabular import TabularFeatures
+from anomaly.nn.conv import ConvAutoencoder
 from anomaly.nn.dense import DenseAutoencoder, default_hidden
+from anomaly.nn.flat import WindowDenseAutoencoder
+from anomaly.nn.lstm import LSTMAutoencoder
 from anomaly.scoring import Scorer, fold_matrix, percentiles, run_network, top_features
 from anomaly.training import train_autoencoder
 
@@ -41,7 +44,9 @@ log = logging.getLogger("anomaly")
 MIN_TRAIN_ROWS = 10
 DEFAULT_QUANTILE = 0.995
 DEFAULT_LATENT_WEIGHT = 2.0
-NETWORKS: dict[str, type[torch.nn.Module]] = {"DenseAutoencoder": DenseAutoencoder}
+NETWORKS: dict[str, type[torch.nn.Module]] = {
+    "DenseAutoencoder": DenseAutoencoder, "ConvAutoencoder": ConvAutoencoder,
+    "LSTMAutoencoder": LSTMAutoencoder, "WindowDenseAutoencoder": WindowDenseAutoencoder}
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
 SCORE_COLUMNS = ["anomaly_score", "score_percentile", "is_anomaly", "top_features"]
 
@@ -74,6 +79,10 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         latent_weight: weight of the latent-space distance in the score (0 = reconstruction only).
         threshold_q: quantile of validation-normal scores used as the initial threshold.
     """
+
+    # Weight of the latent distance in the score when `latent_weight` is None (set per kind by
+    # benchmark: it pays on tabular data; log-count features score best on reconstruction alone).
+    default_latent_weight: float = DEFAULT_LATENT_WEIGHT
 
     def __init__(self, kind: str = "tabular", *, hidden: tuple[int, ...] | None = None,
                  activation: str | None = None, dropout: float | None = None,
@@ -247,7 +256,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _calibrate(self, train_x: np.ndarray, val_x: np.ndarray) -> None:
         """Fit the scorer on validation normals and set the initial (quantile) threshold."""
-        lw = DEFAULT_LATENT_WEIGHT if self.latent_weight is None else float(self.latent_weight)
+        lw = (self.default_latent_weight if self.latent_weight is None
+              else float(self.latent_weight))
         val_err, val_codes = self._feature_errors(val_x, want_codes=lw > 0)
         train_codes = self._feature_errors(train_x, want_codes=True)[1] if lw > 0 else None
         self.scorer_ = Scorer.fit(self.features_.feature_columns, val_err, train_codes,

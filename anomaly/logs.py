@@ -47,6 +47,8 @@ class LogDetector(Detector):
         **kwargs: every `Detector` argument (network, training, id/time/label columns).
     """
 
+    default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
+
     def __init__(self, kind: str = "logs", *, session_regex: str | None = None,
                  window: str | None = None, time_format: str | None = None,
                  session_col: str | None = None, event_col: str | None = None,

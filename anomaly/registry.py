@@ -15,6 +15,7 @@ from anomaly.errors import BundleError, ConfigError
 KINDS: dict[str, str] = {
     "tabular": "anomaly.detector:Detector",
     "logs": "anomaly.logs:LogDetector",
+    "timeseries": "anomaly.timeseries:TimeseriesDetector",
 }
 
 

@@ -44,14 +44,16 @@ class TableWriter:
     def __init__(self, path: Path, parquet: bool) -> None:
         self.path, self.parquet = path, parquet
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._schema: pa.Schema | None = None  # CSVWriter has no .schema attribute
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
+            self._schema = table.schema
             self._writer = (pq.ParquetWriter(self.path, table.schema) if self.parquet
                             else pacsv.CSVWriter(self.path, table.schema))
         else:
-            table = table.cast(self._writer.schema)
+            table = table.cast(self._schema)
         self._writer.write_table(table)
 
     def close(self) -> None:
@@ -63,6 +65,10 @@ def scored_chunks(detector: Detector, path: Path, threshold: float | None = None
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS
                   ) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size)."""
+    stream = getattr(detector, "score_stream", None)
+    if stream is not None:  # time series: window context is carried across chunks
+        yield from stream(iter_table(path, chunk_rows), str(path), on_bad_rows, threshold)
+        return
     offset = 0
     reader = getattr(detector, "iter_frames", None)  # kinds that read their own files (logs)
     for chunk in (reader(path) if reader is not None else iter_table(path, chunk_rows)):

@@ -1,0 +1,219 @@
+"""Time-series features: time order, groups, gaps, sensor scaling and sliding windows.
+
+Sensors are scaled by the tabular transform (fitted on training rows only). Rows are put in time
+order within each group; a *segment* is a run of rows of one group without a gap (a time step
+larger than `max_gap`). Windows never cross a segment boundary, so they never cross groups or
+gaps. A segment shorter than the window gets one window padded by repeating its last row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anomaly.config import DataConfig, WindowConfig
+from anomaly.errors import InputError, SchemaError
+from anomaly.features.tabular import TabularFeatures, fmt_row
+
+log = logging.getLogger("anomaly")
+
+AUTO_GAP_STEPS = 3.0  # automatic gap: a step over 3 × the median training step
+
+
+def time_values(frame: pd.DataFrame, column: str, source: str, row_offset: int = 0
+                ) -> np.ndarray:
+    """Timestamps as float seconds (datetimes) or as given (plain numbers)."""
+    if column not in frame.columns:
+        raise SchemaError(f"{source}: time column {column!r} is not in the file — columns are: "
+                          f"{', '.join(map(str, frame.columns))}")
+    series = frame[column]
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        ns = parsed.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+        values = np.where(parsed.isna().to_numpy(), np.nan, ns / 1e9)
+    bad = np.isnan(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{source}: time column {column!r} row {fmt_row(first + row_offset)}: "
+                         f"{series.iloc[first]!r} is not a timestamp ({int(bad.sum()):,} such "
+                         "row(s)) — fix or drop those rows")
+    return values
+
+
+def group_codes(frame: pd.DataFrame, column: str | None, source: str) -> np.ndarray:
+    """Group label of each row as text ("" when there is no group column)."""
+    if column is None:
+        return np.full(len(frame), "", dtype=object)
+    if column not in frame.columns:
+        raise SchemaError(f"{source}: group column {column!r} is not in the file — columns are: "
+                          f"{', '.join(map(str, frame.columns))}")
+    codes: np.ndarray = frame[column].astype("string").fillna("").to_numpy(dtype=object)
+    return codes
+
+
+def time_order(times: np.ndarray, groups: np.ndarray, source: str, note: bool = True
+               ) -> np.ndarray | None:
+    """Stable order that sorts rows by time, or None when each group is already in time order."""
+    if len(times) < 2:
+        return None
+    if (groups == groups[0]).all():
+        in_order = bool((np.diff(times) >= 0).all())
+    else:
+        frame = pd.DataFrame({"t": times, "g": groups})
+        in_order = bool(frame.groupby("g", sort=False)["t"].is_monotonic_increasing.all())
+    if in_order:
+        return None
+    if note:
+        log.warning("%s: rows are not in time order — sorted by time (within each group)", source)
+    result: np.ndarray = np.argsort(times, kind="stable")
+    return result
+
+
+def report_duplicates(times: np.ndarray, groups: np.ndarray, source: str,
+                      raw: pd.Series) -> int:
+    """Warn about repeated timestamps within a group (kept, in input order); return the count."""
+    frame = pd.DataFrame({"t": times, "g": groups})
+    dup = frame.duplicated(keep="first").to_numpy()
+    count = int(dup.sum())
+    if count:
+        first = int(np.flatnonzero(dup)[0])
+        log.warning("%s: %d duplicate timestamp(s) (first: %r) — kept in file order; "
+                    "deduplicate the file if they are repeated readings", source, count,
+                    str(raw.iloc[first]))
+    return count
+
+
+def segment_starts(times: np.ndarray, groups: np.ndarray, max_gap: float) -> np.ndarray:
+    """Boolean mask of rows that start a segment (new group or a gap before them)."""
+    starts = np.ones(len(times), dtype=bool)
+    if len(times) > 1:
+        starts[1:] = (groups[1:] != groups[:-1]) | (np.diff(times) > max_gap)
+    return starts
+
+
+def window_index(starts: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
+    """Row indices of every window (n_windows × window), never crossing a segment start.
+
+    Example:
+        >>> window_index(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3).tolist()
+        [[0, 1, 2], [1, 2, 3], [4, 5, 5]]
+    """
+    bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
+    blocks: list[np.ndarray] = []
+    offsets = np.arange(window)
+    for a, b in itertools.pairwise(bounds):
+        if b - a >= window:
+            first = np.arange(a, b - window + 1, stride)
+            if first[-1] != b - window:  # the last rows of a segment are always covered
+                first = np.append(first, b - window)
+            blocks.append(first[:, None] + offsets)
+        else:
+            blocks.append(np.minimum(a + offsets, b - 1)[None, :])
+    if not blocks:
+        return np.zeros((0, window), dtype=np.int64)
+    return np.concatenate(blocks).astype(np.int64)
+
+
+@dataclass
+class TimeseriesFeatures:
+    """Sensor scaling (tabular transform) plus the window spec, all JSON.
+
+    Example:
+        >>> frame = pd.DataFrame({"t": range(50), "a": np.sin(np.arange(50.0))})
+        >>> f = TimeseriesFeatures().fit(frame, DataConfig(time_col="t"), WindowConfig(window=8))
+        >>> f.windows(frame, "x")[0].shape
+        (43, 8, 1)
+    """
+
+    table: TabularFeatures = field(default_factory=TabularFeatures)
+    time_col: str = ""
+    group_col: str | None = None
+    window: int = 32
+    stride: int = 1
+    max_gap: float = 0.0
+    step: float = 1.0
+    aggregate: str = "mean"
+
+    def fit(self, frame: pd.DataFrame, data: DataConfig, spec: WindowConfig,
+            source: str = "input") -> TimeseriesFeatures:
+        """Learn scaling from training rows and the sampling step from their time stamps."""
+        if not data.time_col:
+            raise InputError(f"{source}: --kind timeseries needs --time-col (the timestamp "
+                             "column)")
+        self.time_col, self.group_col = data.time_col, spec.group_col
+        self.window, self.stride, self.aggregate = spec.window, spec.stride, spec.aggregate
+        extra = tuple(c for c in (spec.group_col,) if c and c not in data.id_col)
+        config = DataConfig(id_col=(*data.id_col, *extra), time_col=data.time_col,
+                            label_col=data.label_col, column_types=data.column_types,
+                            on_bad_rows=data.on_bad_rows, max_categories=data.max_categories)
+        self.table = TabularFeatures().fit(frame, config, source)
+        times = time_values(frame, self.time_col, source)
+        groups = group_codes(frame, self.group_col, source)
+        steps = np.diff(times)[(groups[1:] == groups[:-1])]
+        steps = steps[steps > 0]
+        self.step = float(np.median(steps)) if len(steps) else 1.0
+        self.max_gap = spec.max_gap or AUTO_GAP_STEPS * self.step
+        return self
+
+    # ------------------------------------------------------------ properties
+    @property
+    def feature_columns(self) -> list[str]:
+        return self.table.feature_columns
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.table.input_names
+
+    @property
+    def input_sources(self) -> list[str]:
+        return self.table.input_sources
+
+    @property
+    def numeric(self) -> list[Any]:
+        return self.table.numeric
+
+    @property
+    def carried_columns(self) -> list[str]:
+        return self.table.carried_columns
+
+    # ------------------------------------------------------------- transform
+    def rows(self, frame: pd.DataFrame, source: str, policy: str = "fail",
+             row_offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scaled inputs per row, times and segment starts of a time-ordered frame."""
+        inputs, keep = self.table.transform(frame, source, policy, row_offset)
+        if not keep.all():
+            raise InputError(f"{source}: {int((~keep).sum()):,} bad sensor value(s) — a time "
+                             "series cannot skip rows silently; fix the values (leave them "
+                             "empty to mark them missing)")
+        times = time_values(frame, self.time_col, source, row_offset)
+        groups = group_codes(frame, self.group_col, source)
+        return inputs, times, segment_starts(times, groups, self.max_gap)
+
+    def windows(self, frame: pd.DataFrame, source: str, policy: str = "fail",
+                stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Training windows (n × window × inputs) of a time-ordered frame and their row index."""
+        inputs, _, starts = self.rows(frame, source, policy)
+        index = window_index(starts, self.window, stride or self.stride)
+        return inputs[index], index
+
+    # ------------------------------------------------------------------ JSON
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table.to_json(), "time_col": self.time_col,
+                "group_col": self.group_col, "window": self.window, "stride": self.stride,
+                "max_gap": self.max_gap, "step": self.step, "aggregate": self.aggregate}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> TimeseriesFeatures:
+        return cls(table=TabularFeatures.from_json(raw["table"]), time_col=raw["time_col"],
+                   group_col=raw.get("group_col"), window=int(raw["window"]),
+                   stride=int(raw["stride"]), max_gap=float(raw["max_gap"]),
+                   step=float(raw["step"]), aggregate=str(raw.get("aggregate", "mean")))

@@ -1,0 +1,197 @@
+"""Time series: ordering, groups, gaps, the three networks, per-timestamp scores, streaming."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from anomaly.config import DataConfig, WindowConfig
+from anomaly.errors import InputError
+from anomaly.features.timeseries import TimeseriesFeatures, group_codes
+from anomaly.registry import load_detector
+from anomaly.runner import score_file
+from anomaly.timeseries import TimeseriesDetector
+from tests.conftest import run_cli
+
+WINDOW = 16
+FAST = {"time_col": "t", "window": WINDOW, "progress_bar": False, "batch_size": 64, "seed": 0}
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny networks: extra threads only contend for the cores
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_series(n: int = 900, seed: int = 0, start: int = 0) -> pd.DataFrame:
+    """Three sensors: two coupled sines and a slow cosine, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(start, start + n, dtype=np.float64)
+    return pd.DataFrame({
+        "t": t,
+        "a": np.sin(t / 6) + 0.05 * rng.normal(size=n),
+        "b": 0.8 * np.sin(t / 6 + 0.5) + 0.05 * rng.normal(size=n),
+        "c": np.cos(t / 11) + 0.05 * rng.normal(size=n),
+    })
+
+
+@pytest.fixture(scope="module")
+def fitted() -> TimeseriesDetector:
+    return TimeseriesDetector(**FAST, max_epochs=40, patience=8).fit(make_series(900))
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with model 'pump' trained through the real CLI (grouped data)."""
+    folder = tmp_path_factory.mktemp("ts")
+    a, b = make_series(300, seed=1), make_series(300, seed=2)
+    a["machine"], b["machine"] = "m1", "m2"
+    pd.concat([a, b]).to_csv(folder / "pump.csv", index=False)
+    result = run_cli("train", str(folder / "pump.csv"), "--kind", "timeseries", "--time-col", "t",
+                     "--group-col", "machine", "--window", str(WINDOW), "--model", "conv",
+                     "--epochs", "2", "--no-progress", "--workspace", str(folder), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_unsorted_input_is_sorted_with_a_note(caplog: pytest.LogCaptureFixture) -> None:
+    frame = make_series(200).sample(frac=1.0, random_state=0)
+    with caplog.at_level(logging.WARNING, logger="anomaly"):
+        det = TimeseriesDetector(**FAST, max_epochs=1).fit(frame)
+    assert "not in time order" in caplog.text
+    out = det.score_frame(frame)
+    assert out["t"].is_monotonic_increasing and len(out) == len(frame)
+
+
+def test_duplicate_timestamps_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    frame = make_series(200)
+    frame.loc[50, "t"] = frame.loc[49, "t"]
+    frame.loc[120, "t"] = frame.loc[119, "t"]
+    with caplog.at_level(logging.WARNING, logger="anomaly"):
+        TimeseriesDetector(**FAST, max_epochs=1).fit(frame)
+    assert "2 duplicate timestamp(s) (first: '49.0')" in caplog.text
+
+
+def _features(frame: pd.DataFrame, group: str | None = None) -> TimeseriesFeatures:
+    return TimeseriesFeatures().fit(frame, DataConfig(time_col="t"),
+                                    WindowConfig(window=8, group_col=group))
+
+
+def test_windows_never_cross_groups() -> None:
+    a, b = make_series(50), make_series(30)
+    a["g"], b["g"] = "x", "y"
+    frame = pd.concat([a, b], ignore_index=True)  # same time stamps in both groups
+    windows, index = _features(frame, "g").windows(frame, "test")
+    groups = group_codes(frame, "g", "test")[index]
+    assert (groups == groups[:, :1]).all()
+    assert len(windows) == (50 - 8 + 1) + (30 - 8 + 1)
+
+
+def test_a_gap_splits_windows() -> None:
+    frame = make_series(60)
+    frame.loc[30:, "t"] += 1000  # one gap of 1000 steps after row 29
+    feats = _features(frame)
+    _, index = feats.windows(frame, "test")
+    assert feats.max_gap == pytest.approx(3.0)  # 3 × the median step
+    crossing = (index.min(axis=1) < 30) & (index.max(axis=1) >= 30)
+    assert not crossing.any()
+    assert len(index) == 2 * (30 - 8 + 1)
+
+
+@pytest.mark.parametrize("model", ["conv", "lstm", "dense"])
+def test_each_network_trains_and_scores(model: str) -> None:
+    frame = make_series(240)
+    det = TimeseriesDetector(**FAST, model=model, max_epochs=2, patience=0).fit(frame)
+    assert det.training_summary_["epochs_run"] == 2
+    assert len(det.history_) == 2
+    out = det.score_frame(frame)
+    assert len(out) == len(frame)  # one score per timestamp
+    assert out["t"].tolist() == frame["t"].tolist()
+    assert np.isfinite(out["anomaly_score"]).all()
+    assert (out["is_anomaly"] == (out["anomaly_score"] > det.threshold_)).all()
+
+
+def test_spike_is_flagged_and_named(fitted: TimeseriesDetector) -> None:
+    test = make_series(300, seed=5, start=2000)
+    test.loc[150, "b"] += 4.0
+    out = fitted.score_frame(test)
+    assert out.loc[150, "is_anomaly"]
+    assert out.loc[150, "top_features"].startswith("b ")
+    assert out["anomaly_score"].idxmax() in range(150 - WINDOW, 150 + WINDOW)
+    assert out["is_anomaly"].mean() < 0.2
+    # sklearn contract holds per timestamp, in input order
+    assert (fitted.predict(test) == np.where(fitted.anomaly_scores(test) > fitted.threshold_,
+                                             -1, 1)).all()
+
+
+def test_chunked_scoring_equals_whole_file(fitted: TimeseriesDetector, tmp_path: Path) -> None:
+    test = make_series(400, seed=6, start=3000)
+    test.loc[100, "a"] -= 3.0
+    test.loc[200:, "t"] += 50  # a gap inside the file as well
+    path = tmp_path / "series.csv"
+    test.to_csv(path, index=False)
+    whole = fitted.score_frame(pd.read_csv(path))
+    for chunk_rows in (7, 37, 1000):
+        out = tmp_path / f"scored_{chunk_rows}.csv"
+        score_file(fitted, path, out, chunk_rows=chunk_rows)
+        chunked = pd.read_csv(out, keep_default_na=False)
+        assert len(chunked) == len(whole)
+        np.testing.assert_allclose(chunked["anomaly_score"], whole["anomaly_score"], rtol=1e-6)
+        assert chunked["is_anomaly"].tolist() == whole["is_anomaly"].tolist()
+        assert chunked["top_features"].tolist() == whole["top_features"].tolist()
+
+
+def test_stream_refuses_time_going_back(fitted: TimeseriesDetector) -> None:
+    test = make_series(100, start=5000)
+    with pytest.raises(InputError, match="goes back in time"):
+        list(fitted.score_stream([test.iloc[50:], test.iloc[:50]]))
+
+
+def test_bundle_round_trip(fitted: TimeseriesDetector, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "models", "sine")
+    loaded = load_detector("sine", tmp_path / "models")
+    assert isinstance(loaded, TimeseriesDetector)
+    assert loaded.features_.window == WINDOW and loaded.architecture_["class"] == \
+        "ConvAutoencoder"
+    test = make_series(120, seed=9, start=7000)
+    pd.testing.assert_frame_equal(loaded.score_frame(test), fitted.score_frame(test))
+
+
+def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
+    short = cli_model / "short.csv"
+    make_series(WINDOW - 1).assign(machine="m1").to_csv(short, index=False)
+    result = run_cli("score", "pump", str(short), "--workspace", str(cli_model),
+                     env=ONE_THREAD)
+    assert result.returncode == 2
+    assert "shorter than one window (16 rows)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (cli_model / "scores" / "short.scored.csv").exists()
+    result = run_cli("score", "pump", str(cli_model / "pump.csv"), "--workspace",
+                     str(cli_model), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(cli_model / "scores" / "pump.scored.csv")
+    assert len(scored) == 600 and set(scored["machine"]) == {"m1", "m2"}
+
+
+def test_evaluate_prints_timeseries_metrics(cli_model: Path) -> None:
+    test = make_series(200, seed=3, start=1000)
+    test["machine"] = "m1"
+    test["label"] = 0
+    test.loc[100:110, ["b", "label"]] = [5.0, 1]
+    path = cli_model / "labelled.csv"
+    test.to_csv(path, index=False)
+    result = run_cli("evaluate", "pump", str(path), "--label-col", "label", "--workspace",
+                     str(cli_model), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    assert "SKAB F1" in result.stdout and "FAR" in result.stdout
+    assert "point-adjusted F1" in result.stdout
+    assert "events: 1/1 detected" in result.stdout
