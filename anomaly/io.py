@@ -8,9 +8,10 @@ file under the final name.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.errors import InputError
+
+log = logging.getLogger("anomaly")
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SNIFF_BYTES = 64 * 1024
@@ -105,28 +108,99 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return _check_shape(table.to_pandas(), path)
 
 
-def iter_table(path: Path | str, chunk_rows: int = 200_000) -> Iterator[pd.DataFrame]:
-    """Yield a CSV or Parquet file as DataFrames of about `chunk_rows` rows (bounded memory)."""
+CSV_BLOCK_BYTES = 1 << 24  # ~16 MB of CSV text per chunk: memory stays bounded
+
+
+def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[str] = (),
+               block_size: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
+    """Yield a CSV or Parquet file as DataFrames of about `chunk_rows` rows (bounded memory).
+
+    CSV files are read in blocks of `block_size` bytes; columns named in `numeric` are parsed as
+    float64 directly. pyarrow fixes every other column's type from the first block, so a later
+    block holding text in a column that looked numeric cannot be converted; the file is then
+    read on from the same row with every column as text, and the feature code reports the bad
+    value by row and column (or skips it with --on-bad-rows skip).
+
+    Example:
+        >>> sum(len(c) for c in iter_table("data/transactions_test.csv"))  # doctest: +SKIP
+        2000
+    """
     path = Path(path)
     check_readable(path)
-    first = True
+    if is_parquet(path):
+        yield from _iter_parquet(path, chunk_rows)
+        return
+    done = 0
+    first: dict[str, pa.DataType] | None = None
     try:
-        if is_parquet(path):
-            batches: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(chunk_rows)
-        else:
-            reader = pacsv.open_csv(
-                path, read_options=_csv_read_options(1 << 24), convert_options=_CONVERT
-            )
-            batches = iter(reader)
-        for batch in batches:
+        reader = _open_csv(path, block_size, {c: pa.float64() for c in numeric})
+        first = {f.name: f.type for f in reader.schema}
+        for batch in reader:
             frame = batch.to_pandas()
-            if first:
-                frame = _check_shape(frame, path) if len(frame) else frame
-                first = False
+            if done == 0 and len(frame):
+                _check_shape(frame, path)
+            done += len(frame)
+            yield frame
+        return
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if not _is_conversion_error(exc):
+            raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's "
+                             "format") from exc
+        if first is None:  # a typed column failed in the first block: learn the column names
+            first = _csv_schema(path, block_size)
+        log.info("%s: %s; reading on as text from row %d", path, _first_line(exc), done + 1)
+    yield from _iter_csv_as_text(path, block_size, first, skip=done)
+
+
+def _open_csv(path: Path, block_size: int, types: dict[str, pa.DataType]
+              ) -> pacsv.CSVStreamingReader:
+    convert = pacsv.ConvertOptions(
+        strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True,
+        column_types=types)
+    return pacsv.open_csv(path, read_options=_csv_read_options(block_size),
+                          convert_options=convert)
+
+
+def _csv_schema(path: Path, block_size: int) -> dict[str, pa.DataType]:
+    try:
+        return {f.name: f.type for f in _open_csv(path, block_size, {}).schema}
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's format"
+                         ) from exc
+
+
+def _is_conversion_error(exc: BaseException) -> bool:
+    return "conversion error" in str(exc).lower()
+
+
+def _iter_csv_as_text(path: Path, block_size: int, inferred: dict[str, pa.DataType],
+                      skip: int) -> Iterator[pd.DataFrame]:
+    """The rest of a CSV from data row `skip` on, every column as text (see `iter_table`)."""
+    flags = [name for name, kind in inferred.items() if pa.types.is_boolean(kind)]
+    try:
+        reader = _open_csv(path, block_size, dict.fromkeys(inferred, pa.string()))
+        for batch in reader:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            frame = batch.slice(skip).to_pandas()
+            skip = 0
+            for name in flags:  # pyarrow's true/false spellings stay numbers, as in typed reads
+                lower = frame[name].str.lower()
+                frame[name] = frame[name].mask(lower == "true", "1").mask(lower == "false", "0")
             yield frame
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's format"
                          ) from exc
+
+
+def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(chunk_rows):
+            yield batch.to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise InputError(f"{path}: cannot be read as Parquet ({_first_line(exc)}) — check the "
+                         "file's format") from exc
 
 
 def _first_line(exc: BaseException) -> str:
