@@ -34,7 +34,6 @@ from anomaly.errors import BundleError, InputError
 from anomaly.features.tabular import TabularFeatures
 from anomaly.nn.dense import DenseAutoencoder, default_hidden
 from anomaly.scoring import Scorer, fold_matrix, percentiles, run_network, top_features
-from anomaly.training import train_autoencoder
 
 log = logging.getLogger("anomaly")
 
@@ -192,6 +191,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                         "dropout": settings.model.dropout, "norm": settings.model.norm,
                         "residual": settings.model.residual}
         network = build_network("DenseAutoencoder", architecture)
+        from anomaly.training import train_autoencoder  # Lightning: import only to train
+
         result = train_autoencoder(network, torch.from_numpy(train_x), torch.from_numpy(val_x),
                                    cfg)
         self.is_global_zero_ = result.is_global_zero

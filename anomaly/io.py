@@ -129,56 +129,69 @@ def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[st
     check_readable(path)
     if is_parquet(path):
         yield from _iter_parquet(path, chunk_rows)
-        return
+    else:
+        yield from iter_csv(path, str(path), numeric, block_size)
+
+
+CsvSource = Path | bytes
+
+
+def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
+             block_size: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
+    """Yield CSV text (a file, or bytes holding a header and rows) in blocks; see `iter_table`.
+
+    `label` names the data in messages (the file, or the file and its part).
+    """
     done = 0
     first: dict[str, pa.DataType] | None = None
     try:
-        reader = _open_csv(path, block_size, {c: pa.float64() for c in numeric})
+        reader = _open_csv(source, block_size, {c: pa.float64() for c in numeric})
         first = {f.name: f.type for f in reader.schema}
         for batch in reader:
             frame = batch.to_pandas()
             if done == 0 and len(frame):
-                _check_shape(frame, path)
+                _check_shape(frame, Path(label))
             done += len(frame)
             yield frame
         return
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         if not _is_conversion_error(exc):
-            raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's "
+            raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
                              "format") from exc
         if first is None:  # a typed column failed in the first block: learn the column names
-            first = _csv_schema(path, block_size)
-        log.info("%s: %s; reading on as text from row %d", path, _first_line(exc), done + 1)
-    yield from _iter_csv_as_text(path, block_size, first, skip=done)
+            first = _csv_schema(source, label, block_size)
+        log.info("%s: %s; reading on as text from row %d", label, _first_line(exc), done + 1)
+    yield from _iter_csv_as_text(source, label, block_size, first, skip=done)
 
 
-def _open_csv(path: Path, block_size: int, types: dict[str, pa.DataType]
+def _open_csv(source: CsvSource, block_size: int, types: dict[str, pa.DataType]
               ) -> pacsv.CSVStreamingReader:
     convert = pacsv.ConvertOptions(
         strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True,
         column_types=types)
-    return pacsv.open_csv(path, read_options=_csv_read_options(block_size),
+    data = pa.BufferReader(source) if isinstance(source, bytes) else source
+    return pacsv.open_csv(data, read_options=_csv_read_options(block_size),
                           convert_options=convert)
 
 
-def _csv_schema(path: Path, block_size: int) -> dict[str, pa.DataType]:
+def _csv_schema(source: CsvSource, label: str, block_size: int) -> dict[str, pa.DataType]:
     try:
-        return {f.name: f.type for f in _open_csv(path, block_size, {}).schema}
+        return {f.name: f.type for f in _open_csv(source, block_size, {}).schema}
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's format"
-                         ) from exc
+        raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
+                         "format") from exc
 
 
 def _is_conversion_error(exc: BaseException) -> bool:
     return "conversion error" in str(exc).lower()
 
 
-def _iter_csv_as_text(path: Path, block_size: int, inferred: dict[str, pa.DataType],
-                      skip: int) -> Iterator[pd.DataFrame]:
+def _iter_csv_as_text(source: CsvSource, label: str, block_size: int,
+                      inferred: dict[str, pa.DataType], skip: int) -> Iterator[pd.DataFrame]:
     """The rest of a CSV from data row `skip` on, every column as text (see `iter_table`)."""
     flags = [name for name, kind in inferred.items() if pa.types.is_boolean(kind)]
     try:
-        reader = _open_csv(path, block_size, dict.fromkeys(inferred, pa.string()))
+        reader = _open_csv(source, block_size, dict.fromkeys(inferred, pa.string()))
         for batch in reader:
             if skip >= batch.num_rows:
                 skip -= batch.num_rows
@@ -190,8 +203,8 @@ def _iter_csv_as_text(path: Path, block_size: int, inferred: dict[str, pa.DataTy
                 frame[name] = frame[name].mask(lower == "true", "1").mask(lower == "false", "0")
             yield frame
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{path}: cannot be read ({_first_line(exc)}) — check the file's format"
-                         ) from exc
+        raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
+                         "format") from exc
 
 
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -208,6 +221,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it to `target` only if the block succeeds."""
@@ -215,6 +237,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         tmp.replace(target)
