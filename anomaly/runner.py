@@ -46,14 +46,16 @@ class TableWriter:
     def __init__(self, path: Path, parquet: bool, source: str = "") -> None:
         self.path, self.parquet, self.source = path, parquet, source or path.name
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._schema: pa.Schema | None = None  # CSVWriter does not expose its schema
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
+        if self._writer is None or self._schema is None:
+            self._schema = table.schema
             self._writer = (pq.ParquetWriter(self.path, table.schema) if self.parquet
                             else pacsv.CSVWriter(self.path, table.schema))
-        else:
-            table = self._conform(table, self._writer.schema)
+        elif table.schema != self._schema:
+            table = self._conform(table, self._schema)
         self._writer.write_table(table)
 
     def _conform(self, table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -102,7 +102,7 @@ def test_bad_files_are_quarantined_and_the_rest_scored(ws: Path,
 def test_lock_held_means_second_run_exits_2(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fill_inbox(ws / "inbox", 1)
     with inbox_lock(ws / "inbox"):
-        code, out, err = cli(capsys, *batch_args(ws))
+        code, _out, err = cli(capsys, *batch_args(ws))
     assert code == 2
     assert "another `anomaly batch` run (pid" in err and "working on this inbox" in err
     assert "Traceback" not in err and not (ws / "outbox").exists()
