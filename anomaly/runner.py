@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from anomaly.detector import Detector
 
 CHUNK_ROWS = 200_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -87,13 +91,56 @@ def _test_delay() -> float:
         return 0.0
 
 
+def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Produce `items` in a background thread, `depth` ahead, so that reading the next chunk
+    (pyarrow parses without holding the GIL) overlaps with scoring this one.
+
+    Memory grows by at most `depth` chunks; errors are re-raised in the consumer, in order.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            box.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="anomaly-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                box.get(timeout=0.1)
+        worker.join()
+
+
 def scored_chunks(detector: Detector, path: Path, threshold: float | None = None,
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
                   block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size)."""
     offset = 0
     delay = _test_delay()
-    for chunk in iter_table(path, chunk_rows, numeric_columns(detector), block_bytes):
+    chunks = iter_table(path, chunk_rows, numeric_columns(detector), block_bytes)
+    for chunk in prefetch(chunks):
         if len(chunk) == 0:
             continue
         yield detector.score_frame(chunk, str(path), on_bad_rows, threshold, row_offset=offset)

@@ -38,7 +38,7 @@ def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False
                 codes.append(code.reshape(len(x), -1).numpy())
             else:
                 recon = network(x)
-            errors[start:start + batch] = ((recon - x) ** 2).numpy()
+            errors[start:start + batch] = recon.sub_(x).square_().numpy()  # in place: no copies
     return errors, (np.concatenate(codes) if codes else None)
 
 
