@@ -219,8 +219,10 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None,
         with client:
             yield DaskEngine(client)
         return
+    # one single-threaded worker per core: torch in each must not start a thread per core too
+    extra = {"env": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}} if processes else {}
     cluster = distributed.LocalCluster(n_workers=workers or os.cpu_count() or 1,
                                        threads_per_worker=1, processes=processes,
-                                       dashboard_address=None)
+                                       dashboard_address=None, **extra)
     with cluster, distributed.Client(cluster) as client:
         yield DaskEngine(client)

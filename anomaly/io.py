@@ -8,11 +8,13 @@ file under the final name.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -115,11 +117,10 @@ def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[st
                block_size: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
     """Yield a CSV or Parquet file as DataFrames of about `chunk_rows` rows (bounded memory).
 
-    CSV files are read in blocks of `block_size` bytes; columns named in `numeric` are parsed as
-    float64 directly. pyarrow fixes every other column's type from the first block, so a later
-    block holding text in a column that looked numeric cannot be converted; the file is then
-    read on from the same row with every column as text, and the feature code reports the bad
-    value by row and column (or skips it with --on-bad-rows skip).
+    CSV files are read in blocks of about `block_size` bytes; columns named in `numeric` are
+    parsed as float64 directly and the other columns keep the types of the first block. A block
+    holding text in such a column is parsed again with its types inferred, and the feature code
+    reports the bad value by row and column (or skips it with --on-bad-rows skip).
 
     Example:
         >>> sum(len(c) for c in iter_table("data/transactions_test.csv"))  # doctest: +SKIP
@@ -140,71 +141,62 @@ def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
              block_size: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
     """Yield CSV text (a file, or bytes holding a header and rows) in blocks; see `iter_table`.
 
-    `label` names the data in messages (the file, or the file and its part).
+    The text is cut into blocks of about `block_size` bytes at line ends (as pyarrow's own
+    streaming reader does, line breaks inside quoted values are not supported) and each block
+    is parsed on its own, so memory holds one block at a time: pyarrow's streaming reader reads
+    ahead of a slower consumer by dozens of blocks. `label` names the data in messages.
     """
-    done = 0
-    first: dict[str, pa.DataType] | None = None
-    try:
-        reader = _open_csv(source, block_size, {c: pa.float64() for c in numeric})
-        first = {f.name: f.type for f in reader.schema}
-        for batch in reader:
-            frame = batch.to_pandas()
-            if done == 0 and len(frame):
+    opened = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")  # noqa: SIM115
+    with opened as handle:
+        header = handle.readline()
+        types: dict[str, pa.DataType] = {c: pa.float64() for c in numeric}
+        done = 0
+        for body in _blocks(handle, block_size):
+            table = _parse_block(header + body, types, label, done)
+            frame = table.to_pandas()
+            if done == 0:
                 _check_shape(frame, Path(label))
+                # later blocks keep the first block's types (null = "no value yet": inferred)
+                types = {**{f.name: f.type for f in table.schema
+                            if not pa.types.is_null(f.type)}, **types}
             done += len(frame)
             yield frame
-        return
+
+
+def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    while block := handle.read(size):
+        if not block.endswith(b"\n"):
+            block += handle.readline()  # finish the line the cut fell in
+        yield block
+
+
+def _parse_block(data: bytes, types: dict[str, pa.DataType], label: str, done: int) -> pa.Table:
+    """Parse one block; if a typed column holds text, parse it again with types inferred, so
+    that the feature code reports the bad value by row and column (or skips the row)."""
+    try:
+        return _read_csv_bytes(data, types)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        if not _is_conversion_error(exc):
+        if not (types and _is_conversion_error(exc)):
             raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
                              "format") from exc
-        if first is None:  # a typed column failed in the first block: learn the column names
-            first = _csv_schema(source, label, block_size)
-        log.info("%s: %s; reading on as text from row %d", label, _first_line(exc), done + 1)
-    yield from _iter_csv_as_text(source, label, block_size, first, skip=done)
-
-
-def _open_csv(source: CsvSource, block_size: int, types: dict[str, pa.DataType]
-              ) -> pacsv.CSVStreamingReader:
-    convert = pacsv.ConvertOptions(
-        strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True,
-        column_types=types)
-    data = pa.BufferReader(source) if isinstance(source, bytes) else source
-    return pacsv.open_csv(data, read_options=_csv_read_options(block_size),
-                          convert_options=convert)
-
-
-def _csv_schema(source: CsvSource, label: str, block_size: int) -> dict[str, pa.DataType]:
+        log.info("%s: %s; rows from %d read with inferred types", label, _first_line(exc),
+                 done + 1)
     try:
-        return {f.name: f.type for f in _open_csv(source, block_size, {}).schema}
+        return _read_csv_bytes(data, {})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
                          "format") from exc
+
+
+def _read_csv_bytes(data: bytes, types: dict[str, pa.DataType]) -> pa.Table:
+    convert = pacsv.ConvertOptions(
+        strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True,
+        column_types=types)
+    return pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
 
 
 def _is_conversion_error(exc: BaseException) -> bool:
     return "conversion error" in str(exc).lower()
-
-
-def _iter_csv_as_text(source: CsvSource, label: str, block_size: int,
-                      inferred: dict[str, pa.DataType], skip: int) -> Iterator[pd.DataFrame]:
-    """The rest of a CSV from data row `skip` on, every column as text (see `iter_table`)."""
-    flags = [name for name, kind in inferred.items() if pa.types.is_boolean(kind)]
-    try:
-        reader = _open_csv(source, block_size, dict.fromkeys(inferred, pa.string()))
-        for batch in reader:
-            if skip >= batch.num_rows:
-                skip -= batch.num_rows
-                continue
-            frame = batch.slice(skip).to_pandas()
-            skip = 0
-            for name in flags:  # pyarrow's true/false spellings stay numbers, as in typed reads
-                lower = frame[name].str.lower()
-                frame[name] = frame[name].mask(lower == "true", "1").mask(lower == "false", "0")
-            yield frame
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
-                         "format") from exc
 
 
 def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
