@@ -37,7 +37,6 @@ from anomaly.nn.dense import DenseAutoencoder, default_hidden
 from anomaly.nn.flat import WindowDenseAutoencoder
 from anomaly.nn.lstm import LSTMAutoencoder
 from anomaly.scoring import Scorer, fold_matrix, percentiles, run_network, top_features
-from anomaly.training import train_autoencoder
 
 log = logging.getLogger("anomaly")
 
@@ -235,6 +234,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                              f"({len(train_x)} train, {len(val_x)} validation) — fix the data")
         class_name, args = self._network_spec(train_x, settings)
         torch.manual_seed(cfg.seed)  # the initial weights are part of a reproducible run
+        from anomaly.training import train_autoencoder  # Lightning: import only to train
+
         result = train_autoencoder(build_network(class_name, args), torch.from_numpy(train_x),
                                    torch.from_numpy(val_x), cfg)
         self.is_global_zero_ = result.is_global_zero

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -14,12 +19,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.errors import InputError
-from anomaly.io import atomic_path, is_parquet, iter_table
+from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, iter_table
 
 if TYPE_CHECKING:
     from anomaly.detector import Detector
 
 CHUNK_ROWS = 200_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,29 +47,95 @@ class ScoreSummary:
 class TableWriter:
     """Appends DataFrames to one CSV or Parquet file (schema fixed by the first chunk)."""
 
-    def __init__(self, path: Path, parquet: bool) -> None:
-        self.path, self.parquet = path, parquet
+    def __init__(self, path: Path, parquet: bool, source: str = "") -> None:
+        self.path, self.parquet, self.source = path, parquet, source or path.name
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
-        self._schema: pa.Schema | None = None  # CSVWriter has no .schema attribute
+        self._schema: pa.Schema | None = None  # CSVWriter does not expose its schema
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
+        if self._writer is None or self._schema is None:
             self._schema = table.schema
             self._writer = (pq.ParquetWriter(self.path, table.schema) if self.parquet
                             else pacsv.CSVWriter(self.path, table.schema))
-        else:
-            table = table.cast(self._schema)
+        elif table.schema != self._schema:
+            table = self._conform(table, self._schema)
         self._writer.write_table(table)
+
+    def _conform(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        try:
+            return table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            bad = [f.name for f in schema if table.schema.field(f.name).type != f.type]
+            raise InputError(
+                f"{self.source}: column(s) {', '.join(map(repr, bad))} change type part-way "
+                f"through the file ({str(exc).splitlines()[0]}) — make the column's values "
+                "consistent (e.g. all numbers or all text)") from exc
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
 
 
+def numeric_columns(detector: Detector) -> list[str]:
+    """The detector's numeric feature columns (read as float64 straight from CSV)."""
+    return [str(c.name) for c in getattr(getattr(detector, "features_", None), "numeric", [])]
+
+
+def _test_delay() -> float:
+    # Test hook: ANOMALY_TEST_CHUNK_DELAY=seconds sleeps after each scored chunk so that the
+    # crash-safety tests can kill a run mid-file. Unset (the default) costs nothing.
+    try:
+        return float(os.environ.get("ANOMALY_TEST_CHUNK_DELAY", "0"))
+    except ValueError:
+        return 0.0
+
+
+def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Produce `items` in a background thread, `depth` ahead, so that reading the next chunk
+    (pyarrow parses without holding the GIL) overlaps with scoring this one.
+
+    Memory grows by at most `depth` chunks; errors are re-raised in the consumer, in order.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            box.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="anomaly-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                box.get(timeout=0.1)
+        worker.join()
+
+
 def scored_chunks(detector: Detector, path: Path, threshold: float | None = None,
-                  on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS
-                  ) -> Iterator[pd.DataFrame]:
+                  on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
+                  block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size)."""
     stream = getattr(detector, "score_stream", None)
     if stream is not None:  # time series: window context is carried across chunks
@@ -71,50 +143,92 @@ def scored_chunks(detector: Detector, path: Path, threshold: float | None = None
         return
     offset = 0
     reader = getattr(detector, "iter_frames", None)  # kinds that read their own files (logs)
-    for chunk in (reader(path) if reader is not None else iter_table(path, chunk_rows)):
+    delay = _test_delay()
+    chunks = (reader(path) if reader is not None
+              else iter_table(path, chunk_rows, numeric_columns(detector), block_bytes))
+    for chunk in prefetch(chunks):
         if len(chunk) == 0:
             continue
         yield detector.score_frame(chunk, str(path), on_bad_rows, threshold, row_offset=offset)
         offset += len(chunk)
+        if delay:
+            time.sleep(delay)
     if offset == 0:
         raise InputError(f"{path}: has a header but no data rows — add rows to the file")
 
 
+class SummaryBuilder:
+    """Accumulates a `ScoreSummary` from scored chunks in bounded memory.
+
+    Score quantiles come from a uniform random sample of at most `SAMPLE` scores (random keys,
+    keep the smallest), so they do not need every score in memory; top flagged rows are pruned
+    as they come.
+    """
+
+    SAMPLE = 100_000
+
+    def __init__(self, path: Path, output: Path | None, keep_flagged: int = 20) -> None:
+        self.summary = ScoreSummary(path, output)
+        self.keep_flagged = keep_flagged
+        self._rng = np.random.default_rng(0)
+        self._scores = np.zeros(0)
+        self._keys = np.zeros(0)
+        self._flagged: pd.DataFrame | None = None
+        self._max = -np.inf
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Count one scored chunk."""
+        s = self.summary
+        s.rows += len(frame)
+        flags = frame["is_anomaly"].to_numpy(dtype=bool)
+        s.anomalies += int(flags.sum())
+        scores = frame["anomaly_score"].to_numpy(dtype=np.float64)
+        if len(scores):
+            self._max = max(self._max, float(scores.max()))
+        self._scores = np.concatenate([self._scores, scores])
+        self._keys = np.concatenate([self._keys, self._rng.random(len(scores))])
+        if len(self._scores) > self.SAMPLE:
+            keep = np.argpartition(self._keys, self.SAMPLE)[:self.SAMPLE]
+            self._scores, self._keys = self._scores[keep], self._keys[keep]
+        if flags.any() and self.keep_flagged > 0:
+            hits = frame[flags].nlargest(self.keep_flagged, "anomaly_score")
+            both = hits if self._flagged is None else pd.concat([self._flagged, hits])
+            self._flagged = both.nlargest(self.keep_flagged, "anomaly_score")
+
+    def finish(self) -> ScoreSummary:
+        """The summary with quantiles (p50, p90, p99 from the sample; the exact max)."""
+        s = self.summary
+        if len(self._scores):
+            s.quantiles = {f"p{int(q * 100)}": float(np.quantile(self._scores, q))
+                           for q in (0.5, 0.9, 0.99)}
+            s.quantiles["max"] = self._max
+        s.flagged = self._flagged
+        return s
+
+
+def write_scored(frames: Iterable[pd.DataFrame], path: Path, output: Path | None,
+                 keep_flagged: int = 20) -> ScoreSummary:
+    """Write scored chunks to `output` atomically (or only count them when it is None)."""
+    builder = SummaryBuilder(path, output, keep_flagged)
+    if output is None:
+        for frame in frames:
+            builder.add(frame)
+        return builder.finish()
+    with atomic_path(output) as tmp:
+        writer = TableWriter(tmp, is_parquet(output), str(path))
+        try:
+            for frame in frames:
+                writer.write(frame)
+                builder.add(frame)
+        finally:
+            writer.close()
+    return builder.finish()
+
+
 def score_file(detector: Detector, path: Path, output: Path | None,
                threshold: float | None = None, on_bad_rows: str | None = None,
-               keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS) -> ScoreSummary:
+               keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
+               block_bytes: int = CSV_BLOCK_BYTES) -> ScoreSummary:
     """Score `path` into `output` (CSV or Parquet by extension), written atomically."""
-    summary = ScoreSummary(path, output)
-    sample: list[np.ndarray] = []
-    flagged: list[pd.DataFrame] = []
-    rng = np.random.default_rng(0)
-
-    def consume(frame: pd.DataFrame) -> None:
-        summary.rows += len(frame)
-        hits = frame[frame["is_anomaly"]]
-        summary.anomalies += len(hits)
-        scores = frame["anomaly_score"].to_numpy()
-        sample.append(scores if len(scores) <= 100_000 else rng.choice(scores, 100_000))
-        if hits.size:
-            flagged.append(hits.nlargest(keep_flagged, "anomaly_score"))
-
-    if output is None:
-        for frame in scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows):
-            consume(frame)
-    else:
-        with atomic_path(output) as tmp:
-            writer = TableWriter(tmp, is_parquet(output))
-            try:
-                for frame in scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows):
-                    writer.write(frame)
-                    consume(frame)
-            finally:
-                writer.close()
-    pooled = np.concatenate(sample) if sample else np.zeros(0)
-    if len(pooled):
-        summary.quantiles = {f"p{int(q * 100)}": float(np.quantile(pooled, q))
-                             for q in (0.5, 0.9, 0.99)}
-        summary.quantiles["max"] = float(pooled.max())
-    if flagged:
-        summary.flagged = pd.concat(flagged).nlargest(keep_flagged, "anomaly_score")
-    return summary
+    frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes)
+    return write_scored(frames, path, output, keep_flagged)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from torch import nn
 
@@ -50,7 +52,7 @@ def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False
                 codes.append(code.reshape(len(x), -1).numpy())
             else:
                 recon = network(x)
-            errors[start:start + batch] = ((recon - x) ** 2).numpy()
+            errors[start:start + batch] = recon.sub_(x).square_().numpy()  # in place: no copies
     return errors, (np.concatenate(codes) if codes else None)
 
 
@@ -163,11 +165,39 @@ def percentiles(scores: np.ndarray, validation_sorted: np.ndarray) -> np.ndarray
 
 def top_features(shares: np.ndarray, features: list[str], k: int = 3,
                  min_share: float = 0.05) -> list[str]:
-    """Per row, e.g. ``"amount 71%, country 18%"``: the k largest error shares (≥ min_share)."""
-    k = min(k, shares.shape[1])
-    order = np.argsort(-shares, axis=1)[:, :k]
-    out: list[str] = []
-    for row, idx in zip(shares, order, strict=True):
-        parts = [f"{features[j]} {row[j]:.0%}" for j in idx if row[j] >= min_share]
-        out.append(", ".join(parts))
-    return out
+    """Per row, e.g. ``"amount 71%, country 18%"``: the k largest error shares (≥ min_share).
+
+    Vectorised (no Python loop over rows): the labels come from a table of every
+    ``"<feature> <p>%"``, gathered and joined by pyarrow, which keeps this off the hot path.
+
+    Example:
+        >>> top_features(np.array([[0.71, 0.18, 0.11], [0.5, 0.5, 0.0]]), ["a", "b", "c"], k=2)
+        ['a 71%, b 18%', 'a 50%, b 50%']
+    """
+    n, width = shares.shape
+    k = min(k, width)
+    if n == 0 or k == 0:
+        return [""] * n
+    work = np.nan_to_num(shares, nan=0.0, copy=True)
+    rows = np.arange(n)
+    top = np.empty((n, k), dtype=np.int64)
+    values = np.empty((n, k), dtype=np.float64)
+    for i in range(k):  # k argmax passes beat a per-row sort (first index wins ties)
+        top[:, i] = work.argmax(axis=1)
+        values[:, i] = work[rows, top[:, i]]
+        work[rows, top[:, i]] = -np.inf
+    # the same rounding as f"{share:.0%}": round half to even of share * 100
+    percent = np.clip(np.rint(values * 100), 0, 100).astype(np.int64)
+    # labels[j * 101 + p] = "<feature j> <p>%" (then the same with a ", " prefix for later
+    # parts); the last entry "" hides shares below min_share. pyarrow gathers and concatenates
+    # in C++ (nulls are avoided: its null-skipping join drops rows in pyarrow 26).
+    names = [f"{name} {p}%" for name in features for p in range(101)]
+    hidden = len(names)
+    first = pa.array([*names, ""], type=pa.string())
+    later = pa.array([*(", " + n for n in names), ""], type=pa.string())
+    parts = [(first if i == 0 else later).take(
+        pa.array(np.where(values[:, i] >= min_share, top[:, i] * 101 + percent[:, i], hidden)))
+        for i in range(k)]
+    joined = parts[0] if k == 1 else pc.binary_join_element_wise(*parts, "")
+    result: list[str] = joined.to_pylist()
+    return result

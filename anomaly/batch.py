@@ -1,0 +1,242 @@
+"""One batch run: score every new file of an inbox into an outbox, exactly once, crash-safe.
+
+Rules (README "Batch scoring"):
+- a file is scored once per (content SHA-256, model, model version, threshold version); later
+  runs skip it (a 'skipped' ledger row), a changed file or a new model/threshold version is
+  scored again;
+- the output is written under a temporary name and renamed when complete; the ledger row is
+  committed right after the rename, so a crash between the two re-scores the file next time and
+  the rename replaces the output with the same content: the ledger shows it 'ok' once;
+- a file that cannot be scored is moved to the quarantine folder beside `<name>.error.txt`; the
+  other files go on, and the run's exit code is 3;
+- `fcntl.flock` on `<inbox>/.anomaly-batch.lock` keeps two runs off the same inbox; the kernel
+  releases it when a process dies, even by `kill -9`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from anomaly.bundle import sha256_file
+from anomaly.errors import AnomalyError, InputError, LockedError
+from anomaly.io import write_text
+from anomaly.ledger import FileRecord, Ledger, now
+from anomaly.runner import ScoreSummary, score_file
+
+log = logging.getLogger("anomaly")
+
+LOCK_FILE = ".anomaly-batch.lock"
+DEFAULT_PATTERNS = ("*.csv", "*.parquet", "*.pq")
+# what cannot be scored is quarantined; anything else is a bug and stops the run (exit 1)
+FILE_ERRORS: tuple[type[BaseException], ...] = (AnomalyError, OSError, pa.ArrowException)
+
+
+class Engine(Protocol):
+    """Scores one file into an output path (atomically); see `LocalEngine`."""
+
+    name: str
+
+    def score(self, detector: Any, path: Path, output: Path, threshold: float | None,
+              on_bad_rows: str | None) -> ScoreSummary: ...
+
+
+class LocalEngine:
+    """Scores in this process, chunk by chunk (`anomaly.runner`)."""
+
+    name = "local"
+
+    def score(self, detector: Any, path: Path, output: Path, threshold: float | None,
+              on_bad_rows: str | None) -> ScoreSummary:
+        return score_file(detector, path, output, threshold, on_bad_rows, keep_flagged=0)
+
+
+@dataclass
+class BatchOptions:
+    """What one batch run reads, writes and how."""
+
+    inbox: Path
+    outbox: Path
+    patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    quarantine: Path | None = None  # default: <inbox>/quarantine
+    output_format: str = "csv"
+    on_bad_rows: str | None = None
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.quarantine or self.inbox / "quarantine"
+
+
+@dataclass
+class BatchResult:
+    """Outcome of one run (also in the ledger)."""
+
+    run_id: str
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rows: int = 0
+    anomalies: int = 0
+    stopped: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.failed else 0
+
+
+@contextlib.contextmanager
+def inbox_lock(inbox: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on the inbox for the block, or raise `LockedError` at once."""
+    path = inbox / LOCK_FILE
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LockedError(
+                f"{inbox}: another `anomaly batch` run ({holder}) is working on this inbox — "
+                "wait for it to finish or stop it; the lock is freed when that process ends"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {now()}")
+        handle.flush()
+        yield path
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def discover(inbox: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Files in the inbox (not sub-folders) matching any pattern; hidden files are ignored."""
+    if not inbox.is_dir():
+        raise InputError(f"--inbox {inbox}: folder not found — create it or fix the path")
+    found = {p for pattern in patterns for p in inbox.glob(pattern)}
+    return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+
+
+def output_for(path: Path, options: BatchOptions) -> Path:
+    """`<outbox>/<input stem>.scored.<csv|parquet>`."""
+    return options.outbox / f"{path.stem}.scored.{options.output_format}"
+
+
+def clean_stale_temps(outbox: Path) -> int:
+    """Delete temporary outputs left by a killed run (`.<name>.scored.*.tmp`); the lock is held."""
+    count = 0
+    for tmp in outbox.glob(".*.scored.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+def quarantine(path: Path, error: str, folder: Path) -> Path:
+    """Move `path` into `folder` beside `<name>.error.txt` saying why; returns the new path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}{path.suffix}"
+    write_text(f"{path} could not be scored at {now()}:\n{error}\n\nFix the file and drop it "
+               "into the inbox again.\n", target.with_name(target.name + ".error.txt"))
+    path.replace(target)
+    return target
+
+
+def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engine | None = None,
+              stop: Callable[[], bool] = lambda: False,
+              echo: Callable[[str], None] = print) -> BatchResult:
+    """One run over the inbox (hold `inbox_lock` around it). `stop()` is checked between files."""
+    engine = engine or LocalEngine()
+    meta = detector.meta_
+    model, model_version = str(meta["name"]), int(meta["version"])
+    threshold_version = int(detector.threshold_info_["version"])
+    threshold = float(detector.threshold_)
+    inbox, outbox = str(options.inbox.resolve()), str(options.outbox.resolve())
+    for run_id in ledger.interrupt_stale(inbox):
+        echo(f"run {run_id} was interrupted (its process died); marked 'interrupted'")
+    options.outbox.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(options.outbox)
+    files = discover(options.inbox, options.patterns)
+    result = BatchResult(ledger.start_run(model, model_version, threshold_version, inbox, outbox,
+                                          engine.name))
+    key = {"model": model, "model_version": model_version,
+           "threshold_version": threshold_version, "threshold": threshold}
+    try:
+        for path in files:
+            if stop():
+                result.stopped = True
+                break
+            _one_file(path, detector, ledger, options, engine, result, key, echo)
+    finally:
+        status = ledger.finish_run(result.run_id)
+    echo(f"run {result.run_id} {status}: {result.ok} scored, {result.skipped} already done, "
+         f"{result.failed} quarantined; {result.rows:,} rows, {result.anomalies:,} flagged")
+    return result
+
+
+def _one_file(path: Path, detector: Any, ledger: Ledger, options: BatchOptions, engine: Engine,
+              result: BatchResult, key: dict[str, Any], echo: Callable[[str], None]) -> None:
+    started, clock = now(), time.perf_counter()
+    record = {"input_path": str(path.resolve()), "started_at": started, **key}
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        digest = ""
+        return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
+    if ledger.done(digest, key["model"], key["model_version"], key["threshold_version"]):
+        result.skipped += 1
+        ledger.record_file(result.run_id, FileRecord(
+            **record, input_sha256=digest, status="skipped", finished_at=now(),
+            seconds=round(time.perf_counter() - clock, 3)))
+        return None
+    output = output_for(path, options)
+    try:
+        summary = engine.score(detector, path, output, None, options.on_bad_rows)
+    except FILE_ERRORS as exc:
+        return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
+    except Exception as exc:
+        ledger.record_file(result.run_id, FileRecord(
+            **record, input_sha256=digest, status="failed", finished_at=now(),
+            seconds=round(time.perf_counter() - clock, 3),
+            error=f"internal error: {type(exc).__name__}: {exc}"))
+        raise
+    q = summary.quantiles
+    ledger.record_file(result.run_id, FileRecord(
+        **record, input_sha256=digest, status="ok", finished_at=now(),
+        seconds=round(time.perf_counter() - clock, 3), rows=summary.rows,
+        anomalies=summary.anomalies, anomaly_rate=summary.anomaly_rate,
+        score_p50=q.get("p50"), score_p90=q.get("p90"), score_p99=q.get("p99"),
+        score_max=q.get("max"), output_path=str(output.resolve())))
+    result.ok += 1
+    result.rows += summary.rows
+    result.anomalies += summary.anomalies
+    echo(f"{path.name}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
+         f"({summary.anomaly_rate:.2%}) → {output}")
+    return None
+
+
+def _failed(path: Path, exc: BaseException, ledger: Ledger, options: BatchOptions,
+            result: BatchResult, record: dict[str, Any], digest: str, clock: float,
+            echo: Callable[[str], None]) -> None:
+    message = str(exc) if isinstance(exc, AnomalyError) else f"{type(exc).__name__}: {exc}"
+    moved: Path | None = None
+    with contextlib.suppress(OSError):
+        moved = quarantine(path, message, options.quarantine_dir)
+    ledger.record_file(result.run_id, FileRecord(
+        **record, input_sha256=digest, status="failed", finished_at=now(),
+        seconds=round(time.perf_counter() - clock, 3), error=message,
+        output_path=None))
+    result.failed += 1
+    result.failures.append(f"{path.name}: {message}")
+    where = f"moved to {moved}" if moved else "could not be moved to quarantine"
+    echo(f"{path.name}: FAILED — {message} ({where})")

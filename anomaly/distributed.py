@@ -1,0 +1,228 @@
+"""The Dask engine: score partitions of large files on a Dask distributed cluster.
+
+The driver plans partitions (byte ranges of a CSV cut at line ends, or groups of Parquet row
+groups), sends each worker the *bundle path* and the partition — never a torch module — and
+writes the scored partitions in order into one atomically renamed output (`runner.write_scored`).
+Each worker loads the bundle once (verifying its hashes) and caches it. At most a few partitions
+are in flight per worker, so the driver's memory stays bounded too.
+
+Workers must see the bundle and the input files at the same paths as the driver (one machine or
+a shared filesystem). CSV partitions are cut at line ends: a CSV whose quoted fields contain line
+breaks must be scored with the local engine (or converted to Parquet).
+
+Dask is an optional extra: ``pip install 'anomaly[dask]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from anomaly.errors import InputError
+from anomaly.io import check_readable, is_parquet, iter_csv
+from anomaly.runner import ScoreSummary, numeric_columns, write_scored
+
+PARTITION_BYTES = 64 << 20
+IN_FLIGHT_PER_WORKER = 2
+_NEWLINE_SCAN = 1 << 20
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A slice of one input file: CSV bytes [start, end) or Parquet row groups."""
+
+    path: str
+    index: int
+    row_offset: int
+    start: int = 0
+    end: int = 0
+    row_groups: tuple[int, ...] = ()
+
+
+def plan_partitions(path: Path, partition_bytes: int = PARTITION_BYTES) -> list[Partition]:
+    """Split a file into partitions of about `partition_bytes`, each knowing its first row."""
+    check_readable(path)
+    if is_parquet(path):
+        return _plan_parquet(path, partition_bytes)
+    return _plan_csv(path, partition_bytes)
+
+
+def _plan_parquet(path: Path, partition_bytes: int) -> list[Partition]:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    parts: list[Partition] = []
+    groups: list[int] = []
+    size = rows = offset = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        groups.append(i)
+        size += group.total_byte_size
+        rows += group.num_rows
+        if size >= partition_bytes or i == meta.num_row_groups - 1:
+            parts.append(Partition(str(path), len(parts), offset, row_groups=tuple(groups)))
+            offset += rows
+            groups, size, rows = [], 0, 0
+    return parts
+
+
+def _plan_csv(path: Path, partition_bytes: int) -> list[Partition]:
+    size = path.stat().st_size
+    parts: list[Partition] = []
+    with path.open("rb") as handle:
+        header = handle.readline()
+        start, offset = len(header), 0
+        while start < size:
+            handle.seek(min(start + partition_bytes, size))
+            handle.readline()  # move to the end of the line the cut falls in
+            end = min(handle.tell(), size)
+            parts.append(Partition(str(path), len(parts), offset, start, end))
+            offset += _count_lines(handle, start, end)
+            start = end
+    return parts
+
+
+def _count_lines(handle: Any, start: int, end: int) -> int:
+    """Data rows in [start, end): line ends, plus a last line without one."""
+    handle.seek(start)
+    count, last = 0, b"\n"
+    remaining = end - start
+    while remaining > 0:
+        block = handle.read(min(_NEWLINE_SCAN, remaining))
+        if not block:
+            break
+        count += block.count(b"\n")
+        last = block[-1:]
+        remaining -= len(block)
+    return count + (last != b"\n")
+
+
+# ------------------------------------------------------------------ worker side
+@functools.lru_cache(maxsize=4)
+def _detector(bundle: str, stamp: int) -> Any:
+    """The detector of a bundle, loaded once per worker (`stamp` = bundle.json mtime)."""
+    from anomaly.registry import load_detector
+
+    return load_detector(bundle, Path(bundle).parent)
+
+
+def read_partition(part: Partition, numeric: list[str]) -> Iterator[pd.DataFrame]:
+    """The rows of one partition as DataFrames (CSV: its bytes with the file's header)."""
+    path = Path(part.path)
+    if part.row_groups:
+        import pyarrow.parquet as pq
+
+        yield pq.ParquetFile(path).read_row_groups(list(part.row_groups)).to_pandas()
+        return
+    with path.open("rb") as handle:
+        header = handle.readline()
+        handle.seek(part.start)
+        body = handle.read(part.end - part.start)
+    label = f"{path} (part {part.index + 1}, from row {part.row_offset + 1:,})"
+    yield from iter_csv(header + body, label, numeric)
+
+
+def score_partition(bundle: str, part: Partition, threshold: float,
+                    on_bad_rows: str | None) -> pd.DataFrame:
+    """Score one partition on a worker; row numbers in errors count from the file's start."""
+    detector = _detector(bundle, (Path(bundle) / "bundle.json").stat().st_mtime_ns)
+    frames = []
+    offset = part.row_offset
+    for chunk in read_partition(part, numeric_columns(detector)):
+        if len(chunk):
+            frames.append(detector.score_frame(chunk, part.path, on_bad_rows, threshold,
+                                               row_offset=offset))
+            offset += len(chunk)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ------------------------------------------------------------------ driver side
+class DaskEngine:
+    """`batch` engine scoring each file's partitions on a Dask cluster, output in order."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, partition_bytes: int = PARTITION_BYTES) -> None:
+        self.client = client
+        self.partition_bytes = partition_bytes
+
+    def score(self, detector: Any, path: Path, output: Path | None, threshold: float | None,
+              on_bad_rows: str | None) -> ScoreSummary:
+        """Score `path` into `output` (atomic), the same rows and values as the local engine."""
+        bundle = str(Path(detector.bundle_path_).resolve())
+        limit = detector.threshold_ if threshold is None else float(threshold)
+        parts = plan_partitions(path, self.partition_bytes)
+        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        frames = self._in_order(bundle, parts, limit, on_bad_rows,
+                                IN_FLIGHT_PER_WORKER * workers)
+        summary = write_scored((f for f in frames if len(f)), path, output, keep_flagged=0)
+        if summary.rows == 0:
+            raise InputError(f"{path}: has a header but no data rows — add rows to the file")
+        return summary
+
+    def _in_order(self, bundle: str, parts: list[Partition], threshold: float,
+                  on_bad_rows: str | None, in_flight: int) -> Iterator[pd.DataFrame]:
+        pending: deque[Any] = deque()
+        queue = iter(parts)
+        try:
+            for part in queue:
+                pending.append(self._submit(bundle, part, threshold, on_bad_rows))
+                if len(pending) >= in_flight:
+                    break
+            while pending:
+                frame = pending.popleft().result()  # re-raises a worker's InputError as is
+                for part in queue:
+                    pending.append(self._submit(bundle, part, threshold, on_bad_rows))
+                    break
+                yield frame
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _submit(self, bundle: str, part: Partition, threshold: float,
+                on_bad_rows: str | None) -> Any:
+        return self.client.submit(score_partition, bundle, part, threshold, on_bad_rows,
+                                  pure=False, key=f"score-{Path(part.path).name}-{part.index}-"
+                                                  f"{os.urandom(4).hex()}")
+
+
+def import_distributed() -> Any:
+    """`dask.distributed`, or a clear `InputError` when the optional extra is missing."""
+    try:
+        import dask.distributed as distributed
+    except ImportError:
+        raise InputError("--engine dask needs Dask: pip install 'anomaly[dask]' (or use "
+                         "--engine local)") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def dask_engine(scheduler: str | None = None, workers: int | None = None,
+                processes: bool = True) -> Iterator[DaskEngine]:
+    """A `DaskEngine` on the cluster at `scheduler`, or on a new LocalCluster for the block."""
+    distributed = import_distributed()
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({exc}) — check the "
+                             "address (e.g. tcp://host:8786) and that the scheduler runs"
+                             ) from None
+        with client:
+            yield DaskEngine(client)
+        return
+    # one single-threaded worker per core: torch in each must not start a thread per core too
+    extra = {"env": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}} if processes else {}
+    cluster = distributed.LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                       threads_per_worker=1, processes=processes,
+                                       dashboard_address=None, **extra)
+    with cluster, distributed.Client(cluster) as client:
+        yield DaskEngine(client)

@@ -1,0 +1,230 @@
+"""The run ledger: `<workspace>/runs.db`, SQLite in WAL mode, one row per file per batch run.
+
+Each file's row is committed as soon as that file is done, so nothing is lost when the process
+dies; a run still marked 'running' whose inbox lock is free was killed, and the next run on the
+same inbox marks it 'interrupted'. Readers (the dashboard, `anomaly runs`) may open the file
+read-only with plain `sqlite3` while a run writes. The schema is the shared contract in
+briefs/ledger.md — change it only together with its readers.
+
+Example:
+    >>> ledger = Ledger(Path("/tmp/ws"))  # doctest: +SKIP
+    >>> run = ledger.start_run("toy", 1, 1, "inbox", "outbox", "local")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from anomaly.errors import InputError
+
+LEDGER_FILE = "runs.db"
+RUN_STATUSES = ("running", "ok", "failed", "interrupted")
+FILE_STATUSES = ("ok", "failed", "skipped")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+    model TEXT, model_version INTEGER, threshold_version INTEGER,
+    inbox TEXT, outbox TEXT, engine TEXT,
+    status TEXT NOT NULL,
+    files_ok INTEGER NOT NULL DEFAULT 0, files_failed INTEGER NOT NULL DEFAULT 0,
+    files_skipped INTEGER NOT NULL DEFAULT 0, rows INTEGER NOT NULL DEFAULT 0,
+    anomalies INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(run_id),
+    input_path TEXT NOT NULL, input_sha256 TEXT NOT NULL,
+    model TEXT, model_version INTEGER, threshold_version INTEGER, threshold REAL,
+    status TEXT NOT NULL, error TEXT,
+    rows INTEGER, anomalies INTEGER, anomaly_rate REAL,
+    score_p50 REAL, score_p90 REAL, score_p99 REAL, score_max REAL,
+    started_at TEXT, finished_at TEXT, seconds REAL, output_path TEXT
+);
+CREATE INDEX IF NOT EXISTS files_done
+    ON files (input_sha256, model, model_version, threshold_version, status);
+CREATE INDEX IF NOT EXISTS files_run ON files (run_id);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+"""
+
+
+def now() -> str:
+    """UTC time in ISO format, to the millisecond (sortable as text)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class FileRecord:
+    """One file's outcome in one run (a `files` row)."""
+
+    input_path: str
+    input_sha256: str
+    model: str
+    model_version: int
+    threshold_version: int
+    threshold: float
+    status: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    error: str | None = None
+    rows: int | None = None
+    anomalies: int | None = None
+    anomaly_rate: float | None = None
+    score_p50: float | None = None
+    score_p90: float | None = None
+    score_p99: float | None = None
+    score_max: float | None = None
+    output_path: str | None = None
+
+
+class Ledger:
+    """Writer of `runs.db` (one connection, autocommit off, one transaction per event)."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.path = Path(workspace) / LEDGER_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # a committed file row survives power loss
+        self.db.execute("PRAGMA busy_timeout=30000")
+        with self.db:
+            self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- runs
+    def start_run(self, model: str, model_version: int, threshold_version: int, inbox: str,
+                  outbox: str, engine: str) -> str:
+        """Insert a 'running' run and return its id (sortable: start time + random suffix)."""
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:8]}"
+        with self.db:
+            self.db.execute(
+                "INSERT INTO runs (run_id, started_at, model, model_version, threshold_version,"
+                " inbox, outbox, engine, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                (run_id, now(), model, model_version, threshold_version, inbox, outbox, engine))
+        return run_id
+
+    def interrupt_stale(self, inbox: str) -> list[str]:
+        """Mark runs on `inbox` still 'running' as 'interrupted' (call while holding its lock)."""
+        with self.db:
+            stale = [r[0] for r in self.db.execute(
+                "SELECT run_id FROM runs WHERE status = 'running' AND inbox = ?", (inbox,))]
+            self.db.executemany(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ?",
+                [(now(), run_id) for run_id in stale])
+        return stale
+
+    def finish_run(self, run_id: str) -> str:
+        """Close a run: 'failed' when any file failed, else 'ok'. Returns the status."""
+        with self.db:
+            failed = self.db.execute("SELECT files_failed FROM runs WHERE run_id = ?",
+                                     (run_id,)).fetchone()[0]
+            status = "failed" if failed else "ok"
+            self.db.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                            (status, now(), run_id))
+        return status
+
+    # ---------------------------------------------------------------- files
+    def done(self, sha256: str, model: str, model_version: int, threshold_version: int
+             ) -> sqlite3.Row | None:
+        """The 'ok' row of an earlier run with the same content, model and threshold version."""
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM files WHERE input_sha256 = ? AND model = ? AND model_version = ? AND "
+            "threshold_version = ? AND status = 'ok' ORDER BY id DESC LIMIT 1",
+            (sha256, model, model_version, threshold_version)).fetchone()
+        return row
+
+    def record_file(self, run_id: str, record: FileRecord) -> None:
+        """Insert one file's row and update its run's totals, in one committed transaction."""
+        if record.status not in FILE_STATUSES:
+            raise ValueError(f"file status {record.status!r} is not one of {FILE_STATUSES}")
+        values = asdict(record)
+        columns = ", ".join(["run_id", *values])
+        marks = ", ".join("?" * (len(values) + 1))
+        counter = {"ok": "files_ok", "failed": "files_failed", "skipped": "files_skipped"}
+        with self.db:
+            self.db.execute(f"INSERT INTO files ({columns}) VALUES ({marks})",
+                            (run_id, *values.values()))
+            self.db.execute(
+                f"UPDATE runs SET {counter[record.status]} = {counter[record.status]} + 1, "
+                "rows = rows + ?, anomalies = anomalies + ? WHERE run_id = ?",
+                ((record.rows or 0) if record.status == "ok" else 0,
+                 (record.anomalies or 0) if record.status == "ok" else 0, run_id))
+
+
+# ------------------------------------------------------------------- reading
+def connect_readonly(workspace: Path) -> sqlite3.Connection | None:
+    """A read-only connection to `<workspace>/runs.db`, or None when there are no runs yet."""
+    path = Path(workspace) / LEDGER_FILE
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def list_runs(workspace: Path, model: str | None = None, since: str | None = None,
+              limit: int = 50) -> list[dict[str, Any]]:
+    """Newest runs first, optionally for one model and since a time (see `parse_since`)."""
+    db = connect_readonly(workspace)
+    if db is None:
+        return []
+    query, params = "SELECT * FROM runs WHERE 1 = 1", []
+    if model:
+        query += " AND model = ?"
+        params.append(model)
+    if since:
+        query += " AND started_at >= ?"
+        params.append(parse_since(since))
+    query += " ORDER BY started_at DESC LIMIT ?"
+    try:
+        return [dict(r) for r in db.execute(query, (*params, limit))]
+    finally:
+        db.close()
+
+
+def list_files(workspace: Path, run_id: str) -> list[dict[str, Any]]:
+    """The file rows of one run, in the order they were done."""
+    db = connect_readonly(workspace)
+    if db is None:
+        return []
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM files WHERE run_id = ? ORDER BY id",
+                                            (run_id,))]
+    finally:
+        db.close()
+
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> str:
+    """`--since` as an ISO UTC time: '24h', '7d', '30m', or a date/time like '2026-11-28'."""
+    match = _RELATIVE.match(text.strip().lower())
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        return (datetime.now(UTC) - delta).isoformat(timespec="milliseconds")
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"--since {text!r}: give a duration like 24h, 7d, 30m or a date/time "
+                         "like 2026-11-28 or 2026-11-28T06:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
