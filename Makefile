@@ -51,9 +51,13 @@ dashboard: setup
 	$(BIN)/anomaly dashboard --workspace $(WORKSPACE) --port $(PORT)
 
 bench: setup
-	$(BIN)/python bench/train_speed.py
-	$(BIN)/python bench/tabular_accuracy.py
-	$(BIN)/python bench/dashboard.py
+	$(BIN)/python -m bench.train_speed
+	$(BIN)/python -m bench.tabular_accuracy
+	$(BIN)/python -m bench.skab
+	$(BIN)/python -m bench.hdfs
+	$(BIN)/python -m bench.score_speed
+	$(BIN)/python -m bench.score_memory
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache scores runs.db artifacts
