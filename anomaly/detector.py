@@ -82,6 +82,14 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     # Weight of the latent distance in the score when `latent_weight` is None (set per kind by
     # benchmark: it pays on tabular data; log-count features score best on reconstruction alone).
     default_latent_weight: float = DEFAULT_LATENT_WEIGHT
+    # Constructor arguments a subclass adds for its kind (it takes the shared ones as **kwargs,
+    # which scikit-learn's signature-based get_params cannot see).
+    kind_params: tuple[str, ...] = ()
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        shared: list[str] = super(Detector, Detector)._get_param_names()  # from the signature
+        return sorted({*shared, *cls.kind_params})
 
     def __init__(self, kind: str = "tabular", *, hidden: tuple[int, ...] | None = None,
                  activation: str | None = None, dropout: float | None = None,

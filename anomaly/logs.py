@@ -48,6 +48,7 @@ class LogDetector(Detector):
     """
 
     default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
+    kind_params = LOG_PARAMS
 
     def __init__(self, kind: str = "logs", *, session_regex: str | None = None,
                  window: str | None = None, time_format: str | None = None,
@@ -65,10 +66,6 @@ class LogDetector(Detector):
         self.weighting = weighting
         self.max_line_length = max_line_length
         self.sim_th = sim_th
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return sorted({*Detector._get_param_names(), *LOG_PARAMS})
 
     def fit(self, X: Any, y: Any = None, *, source: str = "input") -> LogDetector:
         """Train on the normal sessions of log files (paths) or of a frame of sessions."""

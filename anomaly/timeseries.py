@@ -83,6 +83,8 @@ class TimeseriesDetector(Detector):
         True
     """
 
+    kind_params = WINDOW_PARAMS
+
     def __init__(self, kind: str = "timeseries", *, group_col: str | None = None,
                  window: int | None = None, stride: int | None = None,
                  model: str | None = None, max_gap: float | None = None,
@@ -94,10 +96,6 @@ class TimeseriesDetector(Detector):
         self.model = model
         self.max_gap = max_gap
         self.aggregate = aggregate
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return sorted({*Detector._get_param_names(), *WINDOW_PARAMS})
 
     # --------------------------------------------------------------- settings
     @classmethod
