@@ -151,7 +151,7 @@ def read_table_bytes(data: bytes, name: str) -> pd.DataFrame:
     return _check_shape(table.to_pandas(), path)
 
 
-CSV_BLOCK_BYTES = 1 << 24  # ~16 MB of CSV text per chunk: memory stays bounded
+CSV_BLOCK_BYTES = 1 << 23  # ~8 MB of CSV text per chunk: bounded memory (bench/score_memory.py)
 
 
 def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[str] = (),

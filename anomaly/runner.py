@@ -229,6 +229,10 @@ def score_file(detector: Detector, path: Path, output: Path | None,
                threshold: float | None = None, on_bad_rows: str | None = None,
                keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
                block_bytes: int = CSV_BLOCK_BYTES) -> ScoreSummary:
-    """Score `path` into `output` (CSV or Parquet by extension), written atomically."""
+    """Score `path` into `output` (CSV or Parquet by extension), written atomically.
+
+    Three stages overlap: reading the next chunk, scoring this one (a background thread each)
+    and writing the one before (torch and pyarrow release the GIL).
+    """
     frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes)
-    return write_scored(frames, path, output, keep_flagged)
+    return write_scored(prefetch(frames), path, output, keep_flagged)

@@ -126,6 +126,30 @@ def test_missing_values_are_imputed(fitted: Detector, test_frame: pd.DataFrame) 
     assert np.isfinite(det.anomaly_scores(holes)).all()
 
 
+def test_inputs_follow_input_names_layout() -> None:
+    """Each network input holds what its name says: scaled value, missing flag, one-hot."""
+    from anomaly.features.tabular import CLIP
+
+    train = pd.DataFrame({"a": [1.0, np.nan, 3.0, 5.0] * 10, "b": [10.0, 20.0, 30.0, 40.0] * 10,
+                          "c": ["x", "y"] * 20})
+    features = Detector(**TINY).fit(train).features_
+    test = pd.DataFrame({"a": [np.nan, 3.0, 1e9], "b": [20.0, np.nan, 10.0],
+                         "c": ["y", "x", "new"]})
+    inputs, keep = features.transform(test)
+    assert keep.all()
+    col = {name: inputs[:, j] for j, name in enumerate(features.input_names)}
+    a = next(n for n in features.numeric if n.name == "a")
+    assert a.missing_flag
+    np.testing.assert_allclose(col["a"], np.clip((np.array([a.fill, 3.0, 1e9]) - a.center)
+                                                 / a.scale, -CLIP, CLIP), rtol=1e-6)
+    np.testing.assert_array_equal(col["a:missing"], [1.0, 0.0, 0.0])
+    b = next(n for n in features.numeric if n.name == "b")
+    assert col["b"][1] == pytest.approx((b.fill - b.center) / b.scale, rel=1e-6)
+    onehot = np.stack([v for n, v in col.items() if n.startswith("c=")], axis=1)
+    np.testing.assert_array_equal(onehot.sum(axis=1), [1.0, 1.0, 1.0])
+    assert col["c=y"][0] == 1.0 and col["c=x"][1] == 1.0
+
+
 def test_same_seed_same_model(small: pd.DataFrame) -> None:
     import torch
 

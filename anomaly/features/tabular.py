@@ -224,18 +224,23 @@ class TabularFeatures:
         n = len(frame)
         out = np.empty((n, len(self.input_names)), dtype=np.float32)
         keep = np.ones(n, dtype=bool)
-        j = 0
-        for num in self.numeric:
-            values = self._numeric_values(frame[num.name], num.name, source, on_bad_rows,
-                                          keep, row_offset)
+        if self.numeric:  # all numeric columns at once (one row per column: contiguous)
+            values = np.empty((len(self.numeric), n), dtype=np.float64)
+            for i, num in enumerate(self.numeric):
+                values[i] = self._numeric_values(frame[num.name], num.name, source,
+                                                 on_bad_rows, keep, row_offset)
             missing = np.isnan(values)
-            scaled = np.clip((np.where(missing, num.fill, values) - num.center) / num.scale,
-                             -CLIP, CLIP)
-            out[:, j] = scaled
-            j += 1
-            if num.missing_flag:
-                out[:, j] = missing
-                j += 1
+            column = np.array([[c.fill, c.center, c.scale] for c in self.numeric]).T[:, :, None]
+            np.copyto(values, np.broadcast_to(column[0], values.shape), where=missing)
+            values -= column[1]
+            values /= column[2]
+            np.clip(values, -CLIP, CLIP, out=values)
+            flags = np.array([c.missing_flag for c in self.numeric])
+            slots = np.arange(len(self.numeric)) + np.concatenate([[0], np.cumsum(flags)[:-1]])
+            out[:, slots] = values.T
+            if flags.any():
+                out[:, slots[flags] + 1] = missing[flags].T
+        j = len(self.numeric) + sum(c.missing_flag for c in self.numeric)
         for cat in self.categorical:
             width = len(cat.categories) + 1
             text = frame[cat.name].astype("string").fillna(MISSING)
@@ -245,7 +250,7 @@ class TabularFeatures:
             block[np.arange(n), codes] = 1.0
             out[:, j:j + width] = block
             j += width
-        return out[keep], keep
+        return (out if keep.all() else out[keep]), keep
 
     @staticmethod
     def _numeric_values(series: pd.Series, name: str, source: str, on_bad_rows: str,
