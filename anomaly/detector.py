@@ -36,7 +36,7 @@ from anomaly.nn.conv import ConvAutoencoder
 from anomaly.nn.dense import DenseAutoencoder, default_hidden
 from anomaly.nn.flat import WindowDenseAutoencoder
 from anomaly.nn.lstm import LSTMAutoencoder
-from anomaly.scoring import Scorer, fold_matrix, percentiles, run_network, top_features
+from anomaly.scoring import Scorer, fold_inputs, percentiles, run_network, top_features
 
 log = logging.getLogger("anomaly")
 
@@ -214,8 +214,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                         ) -> tuple[np.ndarray, np.ndarray | None]:
         """Squared reconstruction error per output row and user feature (+ codes if asked)."""
         errors, codes = run_network(self.network_, inputs, want_codes=want_codes)
-        fold = fold_matrix(self.features_.input_sources, self.features_.feature_columns)
-        return errors @ fold, codes
+        f = self.features_
+        return fold_inputs(errors, f.input_sources, f.feature_columns), codes
 
     # -------------------------------------------------------------------- fit
     def fit(self, X: Any, y: Any = None, *, source: str = "input") -> Detector:

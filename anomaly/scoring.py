@@ -57,13 +57,20 @@ def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False
     return errors, (np.concatenate(codes) if codes else None)
 
 
-def fold_matrix(sources: list[str], features: list[str]) -> np.ndarray:
-    """0/1 matrix (inputs × features) that sums the inputs belonging to each user feature."""
+def fold_inputs(errors: np.ndarray, sources: list[str], features: list[str]) -> np.ndarray:
+    """Per-input errors (… × inputs) summed into per-feature errors (… × features).
+
+    Inputs come from user features (a one-hot block, a missing flag); when every input is
+    its own feature (numeric columns only) the errors are returned as they are.
+    """
+    if sources == features:
+        return errors
     index = {name: j for j, name in enumerate(features)}
-    matrix = np.zeros((len(sources), len(features)), dtype=np.float32)
+    matrix = np.zeros((len(sources), len(features)), dtype=errors.dtype)
     for i, source in enumerate(sources):
         matrix[i, index[source]] = 1.0
-    return matrix
+    folded: np.ndarray = errors @ matrix
+    return folded
 
 
 @dataclass
@@ -81,8 +88,10 @@ class LatentDistance:
         return cls(model.location_.astype(np.float64), model.precision_.astype(np.float64))
 
     def __call__(self, codes: np.ndarray) -> np.ndarray:
-        centered = codes.astype(np.float64) - self.mean
-        distance: np.ndarray = ((centered @ self.precision) * centered).sum(axis=1)  # BLAS
+        dtype = np.float32 if codes.dtype == np.float32 else np.float64  # as the network gives
+        centered = codes - self.mean.astype(dtype)
+        distance: np.ndarray = ((centered @ self.precision.astype(dtype)) * centered).sum(
+            axis=1, dtype=np.float64)
         return distance
 
 
@@ -122,9 +131,12 @@ class Scorer:
     def score(self, feature_errors: np.ndarray, codes: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Scores (rows) and each feature's share of the reconstruction part (rows × features)."""
-        normalized = feature_errors.astype(np.float64) / self.feature_scale
-        recon = normalized.mean(axis=1)
-        shares = normalized / np.maximum(normalized.sum(axis=1, keepdims=True), EPS)
+        # float32 errors stay float32 (half the memory traffic); row sums accumulate in float64
+        dtype = np.float32 if feature_errors.dtype == np.float32 else np.float64
+        normalized = feature_errors / self.feature_scale.astype(dtype)
+        row_sum = normalized.sum(axis=1, dtype=np.float64)
+        recon = row_sum / normalized.shape[1]
+        shares = normalized / np.maximum(row_sum, EPS).astype(dtype)[:, None]
         total = recon
         if self.uses_codes and codes is not None and self.latent is not None:
             total = recon + self.latent_weight * self.latent(codes) / self.latent_scale

@@ -46,7 +46,7 @@ from anomaly.features.timeseries import (
     time_values,
     window_index,
 )
-from anomaly.scoring import Scorer, fold_matrix, percentiles, run_network, top_features
+from anomaly.scoring import Scorer, fold_inputs, percentiles, run_network, top_features
 
 log = logging.getLogger("anomaly")
 
@@ -176,8 +176,8 @@ class TimeseriesDetector(Detector):
                         ) -> tuple[np.ndarray, np.ndarray | None]:
         """Squared error per window, position and sensor (n × window × sensors)."""
         errors, _ = run_network(self.network_, inputs, want_codes=False, batch=WINDOW_BATCH)
-        fold = fold_matrix(self.features_.input_sources, self.features_.feature_columns)
-        return errors @ fold, None
+        f = self.features_
+        return fold_inputs(errors, f.input_sources, f.feature_columns), None
 
     def _timestamp_errors(self, inputs: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Per-row, per-sensor error aggregated over the windows covering each row."""
