@@ -231,15 +231,18 @@ class TabularFeatures:
                                                  on_bad_rows, keep, row_offset)
             missing = np.isnan(values)
             column = np.array([[c.fill, c.center, c.scale] for c in self.numeric]).T[:, :, None]
-            np.copyto(values, np.broadcast_to(column[0], values.shape), where=missing)
+            if missing.any():
+                np.copyto(values, np.broadcast_to(column[0], values.shape), where=missing)
             values -= column[1]
-            values /= column[2]
+            values *= 1.0 / column[2]
             np.clip(values, -CLIP, CLIP, out=values)
             flags = np.array([c.missing_flag for c in self.numeric])
-            slots = np.arange(len(self.numeric)) + np.concatenate([[0], np.cumsum(flags)[:-1]])
-            out[:, slots] = values.T
             if flags.any():
+                slots = np.arange(len(self.numeric)) + np.concatenate([[0], np.cumsum(flags)[:-1]])
+                out[:, slots] = values.T
                 out[:, slots[flags] + 1] = missing[flags].T
+            else:
+                out[:, :len(self.numeric)] = values.T
         j = len(self.numeric) + sum(c.missing_flag for c in self.numeric)
         for cat in self.categorical:
             width = len(cat.categories) + 1
