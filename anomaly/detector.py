@@ -82,6 +82,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     # Weight of the latent distance in the score when `latent_weight` is None (set per kind by
     # benchmark: it pays on tabular data; log-count features score best on reconstruction alone).
     default_latent_weight: float = DEFAULT_LATENT_WEIGHT
+    # Quantile of validation scores that sets the initial threshold when `threshold_q` is None.
+    default_quantile: float = DEFAULT_QUANTILE
     # Constructor arguments a subclass adds for its kind (it takes the shared ones as **kwargs,
     # which scikit-learn's signature-based get_params cannot see).
     kind_params: tuple[str, ...] = ()
@@ -272,7 +274,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self.scorer_ = Scorer.fit(self.features_.feature_columns, val_err, train_codes,
                                   val_codes, lw)
         self.validation_scores_ = np.sort(self.scorer_.score(val_err, val_codes)[0])
-        q = DEFAULT_QUANTILE if self.threshold_q is None else float(self.threshold_q)
+        q = self.default_quantile if self.threshold_q is None else float(self.threshold_q)
         choice = thresholds.choose_threshold("quantile", self.validation_scores_, q=q)
         entry = {"version": 1, "method": choice.method, "params": choice.params,
                  "value": float(choice.value), "at": _now(), "by": "train",
