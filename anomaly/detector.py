@@ -246,8 +246,9 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         torch.manual_seed(cfg.seed)  # the initial weights are part of a reproducible run
         from anomaly.training import train_autoencoder  # Lightning: import only to train
 
+        run_cfg = self._training_config(cfg, len(train_x))
         result = train_autoencoder(build_network(class_name, args), torch.from_numpy(train_x),
-                                   torch.from_numpy(val_x), cfg)
+                                   torch.from_numpy(val_x), run_cfg)
         self.is_global_zero_ = result.is_global_zero
         for note in result.notes:
             log.warning("%s: %s", source, note)
@@ -259,11 +260,15 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self.training_summary_ = {
             "train_rows": len(train_x), "validation_rows": len(val_x),
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-            "seconds": round(result.seconds, 3),
+            "seconds": round(result.seconds, 3), "batch_size": run_cfg.batch_size,
             "best_val_loss": float(result.history["val_loss"].min()) if len(result.history)
             else None,
         }
         return self
+
+    def _training_config(self, cfg: TrainingConfig, n_train: int) -> TrainingConfig:
+        """The training settings used for `n_train` training inputs (a kind may adapt them)."""
+        return cfg
 
     def _calibrate(self, train_x: np.ndarray, val_x: np.ndarray) -> None:
         """Fit the scorer on validation normals and set the initial (quantile) threshold."""

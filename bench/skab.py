@@ -145,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int)
     parser.add_argument("--stride", type=int)
     parser.add_argument("--aggregate", choices=["mean", "point", "min"])
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--epochs", type=int, help="default: the app's (50)")
+    parser.add_argument("--batch-size", type=int, help="default: the app's (256, smaller "
+                        "when there are few training windows)")
+    parser.add_argument("--patience", type=int, help="default: the app's (15)")
     parser.add_argument("--app-epochs", type=int, default=15,
                         help="epochs for the app protocol (9,405 rows: many more windows)")
     parser.add_argument("--seed", type=int, default=0)

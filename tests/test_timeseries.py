@@ -195,3 +195,13 @@ def test_evaluate_prints_timeseries_metrics(cli_model: Path) -> None:
     assert "SKAB F1" in result.stdout and "FAR" in result.stdout
     assert "point-adjusted F1" in result.stdout
     assert "events: 1/1 detected" in result.stdout
+
+
+def test_few_windows_train_in_smaller_batches() -> None:
+    """A short normal period still gets at least 10 optimiser steps an epoch."""
+    det = TimeseriesDetector(**{**FAST, "batch_size": 256}, max_epochs=1).fit(make_series(300))
+    summary = det.training_summary_
+    assert summary["batch_size"] == max(16, summary["train_windows"] // 10) < 256
+    assert det.settings_.training.batch_size == 256  # the user's setting is kept as given
+    big = TimeseriesDetector(**FAST, max_epochs=1).fit(make_series(900))
+    assert big.training_summary_["batch_size"] == 64  # enough windows: unchanged
