@@ -56,3 +56,13 @@ def test_text_in_a_later_block_is_reported_by_row_or_skipped(detector: Any,
     expected = detector.score_frame(clean.reset_index(drop=True), "clean")
     pd.testing.assert_series_equal(scored["anomaly_score"], expected["anomaly_score"],
                                    check_dtype=False, rtol=1e-9)
+
+
+def test_extra_columns_are_noted_once_per_file(detector: Any, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    src = tmp_path / "extra.csv"
+    make_tabular(1500, seed=7).assign(comment="x").to_csv(src, index=False)
+    with caplog.at_level("WARNING", logger="anomaly"):
+        score_file(detector, src, tmp_path / "extra.scored.csv", block_bytes=BLOCK)
+    notes = [r for r in caplog.records if "ignoring column(s)" in r.getMessage()]
+    assert len(notes) == 1 and "comment" in notes[0].getMessage()

@@ -83,6 +83,9 @@ class TabularFeatures:
     categorical: list[CategoricalColumn] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     role_columns: list[str] = field(default_factory=list)
+    # (source, extra columns) already noted: a file scored in chunks gets the note once
+    _noted: set[tuple[str, tuple[str, ...]]] = field(default_factory=set, repr=False,
+                                                     compare=False)
 
     # ----------------------------------------------------------------- fitting
     def fit(self, frame: pd.DataFrame, config: DataConfig | None = None,
@@ -207,7 +210,8 @@ class TabularFeatures:
                               "or train a new model without them")
         expected = set(self.feature_columns) | set(self.role_columns) | set(self.dropped)
         extra = [str(c) for c in frame.columns if c not in expected]
-        if extra:
+        if extra and (source, tuple(extra)) not in self._noted:
+            self._noted.add((source, tuple(extra)))
             log.warning("%s: ignoring column(s) the model does not use: %s", source,
                         _list(extra))
 
