@@ -230,9 +230,14 @@ def score(
                          f"{workspace / 'scores'}/<input>.scored.csv for each")
     if on_bad_rows not in (None, "fail", "skip"):
         raise InputError(f"--on-bad-rows {on_bad_rows!r}: use fail or skip")
+    targets = [output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
+               for path in inputs]
+    for i, target in enumerate(targets):
+        if target in targets[:i]:
+            raise InputError(f"{inputs[targets.index(target)]} and {inputs[i]} would both be "
+                             f"written to {target} — score them one at a time with -o")
     detector = load_detector(model, _models(workspace))
-    for path in inputs:
-        target = output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
+    for path, target in zip(inputs, targets, strict=True):
         summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
         _echo(f"{path}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
               f"({summary.anomaly_rate:.2%}) → {target}")

@@ -109,6 +109,20 @@ def test_extra_columns_are_scored_with_a_note(workspace: Path, tmp_path: Path,
     assert not list(out.parent.glob(".*.tmp"))
 
 
+def test_two_inputs_with_one_default_output_are_refused(workspace: Path, tmp_path: Path,
+                                                         test_frame: pd.DataFrame) -> None:
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day2").mkdir()
+    first, second = tmp_path / "day1" / "a.csv", tmp_path / "day2" / "a.csv"
+    test_frame.to_csv(first, index=False)
+    test_frame.to_csv(second, index=False)
+    scores = tmp_path / "ws"
+    shutil.copytree(workspace / "models", scores / "models")
+    result = run_main("score", "toy", str(first), str(second), *ws_args(scores))
+    assert_clean_error(result, str(first), str(second), "a.scored.csv", "-o")
+    assert not (scores / "scores").exists()  # refused before anything was written
+
+
 # ----------------------------------------------------------------------- values
 def test_text_in_numeric_column(workspace: Path, tmp_path: Path, test_frame: pd.DataFrame
                                 ) -> None:
