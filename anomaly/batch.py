@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,9 +127,11 @@ def discover(inbox: Path, patterns: tuple[str, ...]) -> list[Path]:
     return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
 
 
-def output_for(path: Path, options: BatchOptions) -> Path:
-    """`<outbox>/<input stem>.scored.<csv|parquet>`."""
-    return options.outbox / f"{path.stem}.scored.{options.output_format}"
+def output_for(path: Path, options: BatchOptions, stem_shared: bool = False) -> Path:
+    """`<outbox>/<input stem>.scored.<csv|parquet>`; `<input name>.scored.…` instead when
+    another inbox file has the same stem (`a.csv` and `a.parquet`), so neither output is lost."""
+    name = path.name if stem_shared else path.stem
+    return options.outbox / f"{name}.scored.{options.output_format}"
 
 
 def clean_stale_temps(outbox: Path) -> int:
@@ -171,12 +174,14 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
                                           engine.name))
     key = {"model": model, "model_version": model_version,
            "threshold_version": threshold_version, "threshold": threshold}
+    stems = Counter(p.stem for p in files)
     try:
         for path in files:
             if stop():
                 result.stopped = True
                 break
-            _one_file(path, detector, ledger, options, engine, result, key, echo)
+            output = output_for(path, options, stems[path.stem] > 1)
+            _one_file(path, output, detector, ledger, options, engine, result, key, echo)
     finally:
         status = ledger.finish_run(result.run_id)
     echo(f"run {result.run_id} {status}: {result.ok} scored, {result.skipped} already done, "
@@ -184,8 +189,9 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
     return result
 
 
-def _one_file(path: Path, detector: Any, ledger: Ledger, options: BatchOptions, engine: Engine,
-              result: BatchResult, key: dict[str, Any], echo: Callable[[str], None]) -> None:
+def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: BatchOptions,
+              engine: Engine, result: BatchResult, key: dict[str, Any],
+              echo: Callable[[str], None]) -> None:
     started, clock = now(), time.perf_counter()
     record = {"input_path": str(path.resolve()), "started_at": started, **key}
     try:
@@ -199,7 +205,6 @@ def _one_file(path: Path, detector: Any, ledger: Ledger, options: BatchOptions, 
             **record, input_sha256=digest, status="skipped", finished_at=now(),
             seconds=round(time.perf_counter() - clock, 3)))
         return None
-    output = output_for(path, options)
     try:
         summary = engine.score(detector, path, output, None, options.on_bad_rows)
     except FILE_ERRORS as exc:

@@ -59,6 +59,19 @@ def test_rerun_skips_and_changed_file_is_scored_again(ws: Path, capsys: pytest.C
     assert runs[["files_ok", "files_skipped"]].values.tolist() == [[2, 0], [0, 2], [1, 1]]
 
 
+def test_inputs_sharing_a_stem_keep_separate_outputs(ws: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    inbox = ws / "inbox"
+    inbox.mkdir(parents=True)
+    make_tabular(50, seed=1).to_csv(inbox / "a.csv", index=False)
+    make_tabular(70, seed=2).to_parquet(inbox / "a.parquet", index=False)
+    make_tabular(30, seed=3).to_csv(inbox / "b.csv", index=False)
+    code, out, _ = cli(capsys, *batch_args(ws, "--pattern", "*.csv", "--pattern", "*.parquet"))
+    assert code == 0, out
+    rows = {p.name: len(pd.read_csv(p)) for p in (ws / "outbox").glob("*.scored.csv")}
+    assert rows == {"a.csv.scored.csv": 50, "a.parquet.scored.csv": 70, "b.scored.csv": 30}
+
+
 def test_new_threshold_version_scores_again(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fill_inbox(ws / "inbox", 2)
     assert cli(capsys, *batch_args(ws))[0] == 0
