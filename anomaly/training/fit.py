@@ -25,7 +25,7 @@ from anomaly.training.module import AutoencoderModule
 VAL_BATCH = 8192
 # Mini-batches per Lightning step (each gets its own optimizer step): amortises Lightning's
 # per-step hooks, which for small networks cost about as much as a step itself.
-BATCHES_PER_ITEM = 16
+BATCHES_PER_ITEM = 64
 # Below this many multiply-adds per step (batch rows × parameters), CPU training uses one thread.
 SMALL_STEP_WORK = 64_000_000
 # Lightning's advice lines (workers, logging intervals, tips) are noise in a CLI run.
