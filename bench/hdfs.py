@@ -33,7 +33,8 @@ import torch
 
 from anomaly.logs import LogDetector
 from anomaly.metrics import binary_report
-from anomaly.thresholds import best_f1_threshold, choose_threshold
+from anomaly.thresholds import best_f1_threshold
+from bench._common import rule_thresholds
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hdfs"
 REGEX = r"blk_-?\d+"
@@ -84,9 +85,7 @@ def cross_fitted(validation: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     sessions are split in two halves (seeded); the rule with the best F1 on one half is
     scored on the other half, and vice versa; the two held-out halves are pooled.
     """
-    values = {name: choose_threshold(r["method"], validation,
-                                     **{k: v for k, v in r.items() if k != "method"}).value
-              for name, r in RULES.items()}
+    values = rule_thresholds(RULES, validation)
     half = np.random.default_rng(seed).permutation(len(scores)) % 2 == 0
     flags = np.zeros(len(scores), dtype=bool)
     picked = []

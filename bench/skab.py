@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from anomaly import thresholds
 from anomaly.detector import Detector
 from anomaly.metrics import skab_report
 from anomaly.timeseries import TimeseriesDetector
+from bench._common import rule_thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 SKAB = ROOT.parent / "shared" / "data" / "skab"
@@ -88,10 +88,7 @@ def skab_protocol(args: argparse.Namespace) -> dict[str, tuple[float, float, flo
         labels = frame["anomaly"].to_numpy(dtype=int)[TRAIN_ROWS:]
         rules = {"default": det.threshold_}
         if args.rules:
-            for rule, params in RULES.items():
-                rules[rule] = thresholds.choose_threshold(
-                    params["method"], det.validation_scores_,
-                    **{k: v for k, v in params.items() if k != "method"}).value
+            rules.update(rule_thresholds(RULES, det.validation_scores_))
             for margin in (1.5, 3.0):
                 rules[f"max x {margin}"] = margin * float(det.validation_scores_.max())
         for rule, value in rules.items():
