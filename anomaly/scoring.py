@@ -57,6 +57,11 @@ def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False
     return errors, (np.concatenate(codes) if codes else None)
 
 
+def work_dtype(values: np.ndarray) -> type[np.floating[Any]]:
+    """float32 for the network's float32 outputs (half the memory traffic), else float64."""
+    return np.float32 if values.dtype == np.float32 else np.float64
+
+
 def fold_inputs(errors: np.ndarray, sources: list[str], features: list[str]) -> np.ndarray:
     """Per-input errors (… × inputs) summed into per-feature errors (… × features).
 
@@ -88,7 +93,7 @@ class LatentDistance:
         return cls(model.location_.astype(np.float64), model.precision_.astype(np.float64))
 
     def __call__(self, codes: np.ndarray) -> np.ndarray:
-        dtype = np.float32 if codes.dtype == np.float32 else np.float64  # as the network gives
+        dtype = work_dtype(codes)
         centered = codes - self.mean.astype(dtype)
         distance: np.ndarray = ((centered @ self.precision.astype(dtype)) * centered).sum(
             axis=1, dtype=np.float64)
@@ -131,8 +136,7 @@ class Scorer:
     def score(self, feature_errors: np.ndarray, codes: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Scores (rows) and each feature's share of the reconstruction part (rows × features)."""
-        # float32 errors stay float32 (half the memory traffic); row sums accumulate in float64
-        dtype = np.float32 if feature_errors.dtype == np.float32 else np.float64
+        dtype = work_dtype(feature_errors)  # row sums below accumulate in float64
         normalized = feature_errors / self.feature_scale.astype(dtype)
         row_sum = normalized.sum(axis=1, dtype=np.float64)
         recon = row_sum / normalized.shape[1]
