@@ -27,7 +27,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's `anomaly`
+from bench._common import best, timed
+
 COLUMNS = 32
 PYOD_ROWS = 100_000
 
@@ -122,9 +123,11 @@ def main() -> None:
             if model is None:
                 return
             sample = data[:PYOD_ROWS]
-            pyod_rate = len(sample) / timed(lambda: model.decision_function(sample), 3)
+            pyod_rate = len(sample) / best([timed(lambda: model.decision_function(sample))
+                                             for _ in range(3)])
             frame = pd.DataFrame(sample, columns=[f"x{j}" for j in range(COLUMNS)])
-            ours_mem = len(sample) / timed(lambda: detector.score_frame(frame), 3)
+            ours_mem = len(sample) / best([timed(lambda: detector.score_frame(frame))
+                                           for _ in range(3)])
             print(f"in memory, {PYOD_ROWS:,} rows (best of 3 each):")
             print(f"  PyOD AutoEncoder.decision_function {pyod_rate:>11,.0f} rows/s")
             print(f"  anomaly Detector.score_frame       {ours_mem:>11,.0f} rows/s")
@@ -138,16 +141,6 @@ def main() -> None:
                   f"(the I/O floor alone: {floor_rate / pyod_rate:.2f})")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def timed(fn: Callable[[], object], repeats: int = 1) -> float:
-    """Seconds the fastest of `repeats` calls of `fn` takes."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def pyod_model(data: np.ndarray, train_rows: int) -> Any:
