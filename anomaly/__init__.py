@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from anomaly.errors import AnomalyError, BundleError, ConfigError, InputError, SchemaError
 
 if TYPE_CHECKING:
-    from anomaly.detector import Detector
+    from anomaly.core.detector import Detector
 
     load_detector = Detector.load
 
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # Importing torch and Lightning takes seconds: load them only when the detector is used.
     if name in ("Detector", "load_detector"):
-        from anomaly import detector
+        from anomaly.core import detector
 
         return detector.Detector if name == "Detector" else detector.Detector.load
     raise AttributeError(name)

@@ -154,7 +154,7 @@ def check_scored(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None
 
 
 def _feature_name(part: str) -> str:
-    """'amount 71%' → 'amount' (the format of `anomaly.scoring.top_features`)."""
+    """'amount 71%' → 'amount' (the format of `anomaly.core.scoring.top_features`)."""
     name, _, share = part.strip().rpartition(" ")
     return name if name and share.endswith("%") else part.strip()
 
@@ -304,7 +304,7 @@ def find_raw_row(raw: pd.DataFrame, scored_row: pd.Series, id_cols: list[str],
 def labels_for(scored: pd.DataFrame, raw: pd.DataFrame, label_col: str, id_cols: list[str],
                source: str) -> np.ndarray:
     """0/1 labels aligned with the scored rows (joined on id columns, else by position)."""
-    from anomaly.detector import check_labels
+    from anomaly.core.detector import check_labels
 
     if label_col not in raw.columns:
         raise InputError(f"{source}: no label column {label_col!r} — columns: "

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from anomaly.core.metrics import BinaryReport, binary_report
 from anomaly.errors import InputError
-from anomaly.metrics import BinaryReport, binary_report
 
 EXPECTED_SHARES = np.array([0.50, 0.40, 0.09, 0.01])
 PSI_MODERATE, PSI_MAJOR = 0.1, 0.25

@@ -90,7 +90,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
 
 def rule_thresholds(rules: dict[str, dict[str, Any]], validation: Any) -> dict[str, float]:
     """Threshold of each named rule ({"method": …, params…}) from validation scores only."""
-    from anomaly.thresholds import choose_threshold
+    from anomaly.core.thresholds import choose_threshold
 
     return {name: float(choose_threshold(rule["method"], validation,
                                          **{k: v for k, v in rule.items() if k != "method"}

@@ -39,7 +39,7 @@ def build(ws: Path, rows: int) -> None:
     import pandas as pd
 
     from anomaly.bundle import sha256_file
-    from anomaly.detector import Detector
+    from anomaly.core.detector import Detector
     from anomaly.io import read_table, write_table
 
     train_file = ROOT / "data" / "transactions_train.csv"
@@ -81,7 +81,7 @@ def main() -> int:
     from playwright.sync_api import expect, sync_playwright
 
     from anomaly import dashboard_data as dd
-    from anomaly.detector import Detector
+    from anomaly.core.detector import Detector
 
     expect.set_options(timeout=120_000)
     with tempfile.TemporaryDirectory(prefix="bench-dash-") as tmp:

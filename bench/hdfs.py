@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from anomaly.logs import LogDetector
-from anomaly.metrics import binary_report
-from anomaly.thresholds import best_f1_threshold
+from anomaly.core.metrics import binary_report
+from anomaly.core.thresholds import best_f1_threshold
+from anomaly.kinds.logs.detector import LogDetector
 from bench._common import rule_thresholds
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hdfs"

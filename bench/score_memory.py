@@ -58,7 +58,7 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from anomaly.detector import Detector
+    from anomaly.core.detector import Detector
     from bench.score_speed import COLUMNS, make_csv
 
     folder = Path(tempfile.mkdtemp(prefix="anomaly-mem-"))

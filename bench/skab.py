@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from anomaly.detector import Detector
-from anomaly.metrics import skab_report
-from anomaly.timeseries import TimeseriesDetector
+from anomaly.core.detector import Detector
+from anomaly.core.metrics import skab_report
+from anomaly.kinds.timeseries.detector import TimeseriesDetector
 from bench._common import rule_thresholds
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from anomaly import dashboard_data as dd
 from anomaly.bundle import list_models, resolve, versions
 from anomaly.errors import AnomalyError
 from anomaly.insights import Ledger, read_ledger
-from anomaly.registry import load_detector
+from anomaly.kinds.registry import load_detector
 
 UPLOAD_LIMIT_MB = 200  # keep equal to server.maxUploadSize set by `anomaly dashboard`
 

@@ -16,8 +16,8 @@ if ROOT not in sys.path:
 import altair  # noqa: E402, F401  (warm-up: the pages' heavy imports)
 from streamlit.web.cli import main  # noqa: E402
 
-import anomaly.detector  # noqa: E402
-import anomaly.registry  # noqa: E402, F401
+import anomaly.core.detector  # noqa: E402
+import anomaly.kinds.registry  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.argv = ["streamlit", *sys.argv[1:]]

@@ -15,8 +15,8 @@ import pandas as pd
 from conftest import make_tabular
 
 from anomaly.bundle import sha256_file
-from anomaly.detector import Detector
-from anomaly.runner import score_file
+from anomaly.core.detector import Detector
+from anomaly.jobs.score import score_file
 
 LEDGER_DDL = """
 CREATE TABLE runs(run_id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT NULL, model TEXT,

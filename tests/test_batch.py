@@ -19,7 +19,7 @@ import pytest
 from batchkit import cli, fill_inbox, ledger_files, ledger_runs, new_workspace
 from conftest import ROOT, make_tabular
 
-from anomaly.batch import inbox_lock
+from anomaly.jobs.batch import inbox_lock
 
 
 @pytest.fixture

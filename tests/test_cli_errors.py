@@ -172,7 +172,7 @@ def test_bad_value_in_a_later_chunk_names_the_file_row_and_leaves_no_output(
         workspace: Path, tmp_path: Path, test_frame: pd.DataFrame) -> None:
     """Chunked scoring: the row number counts from the file's start; no partial output remains."""
     from anomaly import Detector
-    from anomaly.runner import score_file
+    from anomaly.jobs.score import score_file
 
     frame = test_frame.astype({"b": str})  # a text column in Parquet, like an export would give
     frame.loc[249, "b"] = "n/a?"

@@ -13,7 +13,7 @@ from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
 from streamlit.testing.v1 import AppTest
 
 from anomaly import dashboard_data as dd
-from anomaly.detector import Detector
+from anomaly.core.detector import Detector
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
 BUNDLE = Path("models") / "toy" / "v1"

@@ -19,7 +19,7 @@ from browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
 from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
 
 from anomaly import dashboard_data as dd
-from anomaly.detector import Detector
+from anomaly.core.detector import Detector
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
     pytest.skip(f"{CHROMIUM} is missing — install Debian's chromium (`make browser`)",

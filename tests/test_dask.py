@@ -14,10 +14,10 @@ from conftest import make_tabular
 
 pytest.importorskip("dask.distributed", reason="the optional dask extra is not installed")
 
-from anomaly.batch import LocalEngine
-from anomaly.distributed import DaskEngine, dask_engine, plan_partitions
 from anomaly.errors import InputError
-from anomaly.registry import load_detector
+from anomaly.jobs.batch import LocalEngine
+from anomaly.jobs.dask_engine import DaskEngine, dask_engine, plan_partitions
+from anomaly.kinds.registry import load_detector
 
 
 @pytest.fixture(scope="module")

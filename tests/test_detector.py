@@ -128,7 +128,7 @@ def test_missing_values_are_imputed(fitted: Detector, test_frame: pd.DataFrame) 
 
 def test_inputs_follow_input_names_layout() -> None:
     """Each network input holds what its name says: scaled value, missing flag, one-hot."""
-    from anomaly.features.tabular import CLIP
+    from anomaly.kinds.tabular.features import CLIP
 
     train = pd.DataFrame({"a": [1.0, np.nan, 3.0, 5.0] * 10, "b": [10.0, 20.0, 30.0, 40.0] * 10,
                           "c": ["x", "y"] * 20})

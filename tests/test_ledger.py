@@ -10,7 +10,7 @@ import pytest
 from batchkit import cli
 
 from anomaly.errors import InputError
-from anomaly.ledger import FileRecord, Ledger, connect_readonly, list_runs, now, parse_since
+from anomaly.jobs.ledger import FileRecord, Ledger, connect_readonly, list_runs, now, parse_since
 
 RUNS = ["run_id", "started_at", "finished_at", "model", "model_version", "threshold_version",
         "inbox", "outbox", "engine", "status", "files_ok", "files_failed", "files_skipped",

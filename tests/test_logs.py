@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from anomaly.errors import InputError
-from anomaly.logparse import LogOptions, log_options, parse_window, read_sessions
+from anomaly.kinds.logs.parse import LogOptions, log_options, parse_window, read_sessions
 from tests.conftest import ROOT
 from tests.conftest import run_cli as _run_cli
 
@@ -149,7 +149,7 @@ def test_explain_prints_raw_lines(logs: dict[str, object]) -> None:
     assert "ANOMALY" in result.stdout and "unknown templates" in result.stdout
     assert "Disk failure on volume" in result.stdout  # the raw line itself
     assert result.stdout.count(str(key)) >= 6
-    from anomaly.logcli import explain  # an unknown key: a clear error (exit 2 in the CLI)
+    from anomaly.cli.logs import explain  # an unknown key: a clear error (exit 2 in the CLI)
 
     with pytest.raises(InputError, match="no session 'blk_nope'"):
         explain("hdfs", folder / "test.log", session="blk_nope", workspace=ws)
@@ -204,7 +204,7 @@ def test_options_and_windows(tmp_path: Path) -> None:
 
 def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread: None
                                                       ) -> None:
-    from anomaly.logs import LogDetector
+    from anomaly.kinds.logs.detector import LogDetector
 
     # time windows over a .gz log
     path = tmp_path / "win.log.gz"

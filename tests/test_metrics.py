@@ -1,11 +1,11 @@
-"""Tests for anomaly.metrics with small hand-checked examples."""
+"""Tests for anomaly.core.metrics with small hand-checked examples."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from anomaly.metrics import (
+from anomaly.core.metrics import (
     BinaryReport,
     EventReport,
     SkabReport,

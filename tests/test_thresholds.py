@@ -1,4 +1,4 @@
-"""Tests for anomaly.thresholds with hand-checkable expectations."""
+"""Tests for anomaly.core.thresholds with hand-checkable expectations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from anomaly.thresholds import (
+from anomaly.core.thresholds import (
     METHODS,
     ThresholdChoice,
     best_f1_threshold,

@@ -13,10 +13,10 @@ import torch
 
 from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError
-from anomaly.features.timeseries import TimeseriesFeatures, group_codes
-from anomaly.registry import load_detector
-from anomaly.runner import score_file
-from anomaly.timeseries import TimeseriesDetector
+from anomaly.jobs.score import score_file
+from anomaly.kinds.registry import load_detector
+from anomaly.kinds.timeseries.detector import TimeseriesDetector
+from anomaly.kinds.timeseries.features import TimeseriesFeatures, group_codes
 from tests.conftest import run_cli
 
 WINDOW = 16

@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from anomaly import dashboard_data as dd
-from anomaly.detector import check_labels
+from anomaly.core.detector import check_labels
+from anomaly.core.thresholds import ThresholdChoice, choose_threshold
 from anomaly.errors import AnomalyError
 from anomaly.insights import histogram, pr_curve, threshold_stats
-from anomaly.thresholds import ThresholdChoice, choose_threshold
 from dashboards import charts, common
 
 METHODS = {"manual": "Manual (slider)", "quantile": "Quantile of validation normals",

@@ -130,7 +130,7 @@ def train(
     """Train a detector on normal data and save it as a new bundle version."""
     from anomaly.config import load_settings, override
     from anomaly.io import read_table
-    from anomaly.registry import detector_class
+    from anomaly.kinds.registry import detector_class
 
     settings = load_settings(config, kind)
     settings = override(settings, "data", label_col=label_col, time_col=time_col,
@@ -145,7 +145,7 @@ def train(
                         num_nodes=num_nodes,
                         progress_bar=sys.stderr.isatty() if progress is None else progress)
     if settings.kind == "logs":
-        from anomaly.logcli import train_logs
+        from anomaly.cli.logs import train_logs
 
         train_logs(data, settings, name, workspace, session_regex=session_regex, window=window,
                    time_format=time_format, session_col=session_col, event_col=event_col,
@@ -222,8 +222,8 @@ def score(
     workspace: Workspace = Path(),
 ) -> None:
     """Score files: anomaly_score, score_percentile, is_anomaly and top_features per row."""
-    from anomaly.registry import load_detector
-    from anomaly.runner import score_file
+    from anomaly.jobs.score import score_file
+    from anomaly.kinds.registry import load_detector
 
     if output is not None and len(inputs) > 1:
         raise InputError("-o/--output takes one input file — leave it out to write "
@@ -266,11 +266,11 @@ def evaluate(
     workspace: Workspace = Path(),
 ) -> None:
     """ROC-AUC, PR-AUC, precision, recall and F1 at the bundle's threshold and at best F1."""
-    from anomaly.detector import check_labels
+    from anomaly.core.detector import check_labels
+    from anomaly.core.metrics import binary_report
+    from anomaly.core.thresholds import best_f1_threshold
     from anomaly.io import read_table
-    from anomaly.metrics import binary_report
-    from anomaly.registry import load_detector
-    from anomaly.thresholds import best_f1_threshold
+    from anomaly.kinds.registry import load_detector
 
     detector = load_detector(model, _models(workspace))
     frame = read_table(data)
@@ -290,7 +290,7 @@ def evaluate(
         best, best_f1 = best_f1_threshold(scores, labels)
         result["best_f1"] = {"threshold": best, "f1": best_f1}
     if detector.kind == "timeseries":
-        from anomaly.timeseries import print_metrics, timeseries_metrics
+        from anomaly.kinds.timeseries.detector import print_metrics, timeseries_metrics
 
         result["timeseries"] = timeseries_metrics(labels, scored["is_anomaly"].to_numpy())
     if as_json:
@@ -331,8 +331,8 @@ def threshold(
     workspace: Workspace = Path(),
 ) -> None:
     """Choose a new threshold by a stated method and record it as a new threshold version."""
-    from anomaly.registry import load_detector
-    from anomaly.thresholds import choose_threshold
+    from anomaly.core.thresholds import choose_threshold
+    from anomaly.kinds.registry import load_detector
 
     detector = load_detector(model, _models(workspace))
     scores = labels = None
@@ -357,7 +357,7 @@ def threshold(
 
 
 def _scores_and_labels(detector: Any, data: Path, label_col: str | None) -> tuple[Any, Any]:
-    from anomaly.detector import check_labels
+    from anomaly.core.detector import check_labels
     from anomaly.io import read_table
 
     frame = read_table(data)
@@ -442,7 +442,7 @@ def dashboard(
     from anomaly.dashboard_data import resolve_workspace
 
     ws = resolve_workspace(workspace)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     app_file = root / "dashboards" / "app.py"
     if not app_file.exists():
         raise InputError(f"{app_file}: dashboard app not found — run from a source checkout of "
@@ -510,7 +510,7 @@ def _train_defaults() -> dict[str, Any]:
 
 # ------------------------------------------------------------------------- explain
 def _register_explain() -> None:
-    from anomaly.logcli import explain
+    from anomaly.cli.logs import explain
 
     app.command(epilog="Example: anomaly explain hdfs today.log --session blk_-1608999687919862906"
                 )(explain)
@@ -544,11 +544,17 @@ def batch(
     Outputs appear atomically; unscorable files go to quarantine with an .error.txt (exit 3);
     every file of every run is recorded in <workspace>/runs.db (see `anomaly runs`).
     """
-    from anomaly.batch import DEFAULT_PATTERNS, BatchOptions, BatchResult, inbox_lock, run_batch
     from anomaly.errors import LockedError
-    from anomaly.ledger import Ledger
-    from anomaly.registry import load_detector
-    from anomaly.schedule import Stopper, parse_every, run_every
+    from anomaly.jobs.batch import (
+        DEFAULT_PATTERNS,
+        BatchOptions,
+        BatchResult,
+        inbox_lock,
+        run_batch,
+    )
+    from anomaly.jobs.ledger import Ledger
+    from anomaly.jobs.schedule import Stopper, parse_every, run_every
+    from anomaly.kinds.registry import load_detector
 
     if engine not in ("local", "dask"):
         raise InputError(f"--engine {engine!r}: use local or dask")
@@ -593,10 +599,10 @@ def _engine(name: str, scheduler: str | None, workers: int | None) -> Any:
     import contextlib
 
     if name == "dask":
-        from anomaly.distributed import dask_engine
+        from anomaly.jobs.dask_engine import dask_engine
 
         return dask_engine(scheduler, workers)
-    from anomaly.batch import LocalEngine
+    from anomaly.jobs.batch import LocalEngine
 
     return contextlib.nullcontext(LocalEngine())
 
@@ -612,7 +618,7 @@ def runs(
     workspace: Workspace = Path(),
 ) -> None:
     """Show the run ledger (<workspace>/runs.db): batch runs, newest first, or one run's files."""
-    from anomaly.ledger import list_files, list_runs
+    from anomaly.jobs.ledger import list_files, list_runs
 
     if run:
         files = list_files(workspace, run)

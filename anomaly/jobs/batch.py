@@ -31,8 +31,8 @@ import pyarrow as pa
 from anomaly.bundle import sha256_file
 from anomaly.errors import AnomalyError, InputError, LockedError
 from anomaly.io import write_text
-from anomaly.ledger import FileRecord, Ledger, now
-from anomaly.runner import ScoreSummary, score_file
+from anomaly.jobs.ledger import FileRecord, Ledger, now
+from anomaly.jobs.score import ScoreSummary, score_file
 
 log = logging.getLogger("anomaly")
 
@@ -52,7 +52,7 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """Scores in this process, chunk by chunk (`anomaly.runner`)."""
+    """Scores in this process, chunk by chunk (`anomaly.jobs.score`)."""
 
     name = "local"
 

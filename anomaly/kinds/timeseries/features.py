@@ -18,7 +18,7 @@ import pandas as pd
 
 from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError, SchemaError
-from anomaly.features.tabular import TabularFeatures, fmt_row
+from anomaly.kinds.tabular.features import TabularFeatures, fmt_row
 
 log = logging.getLogger("anomaly")
 

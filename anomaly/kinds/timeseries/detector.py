@@ -12,7 +12,7 @@ chosen on SKAB: fewest false alarms), ``mean`` — the mean over those windows o
 mean error (smoother, more recall, more false alarms at segment edges),
 ``min`` — the smallest window error (a timestamp counts only if every window covering it is bad,
 as SKAB's Conv-AE flags points). The per-sensor errors are divided by one pooled scale (their mean
-on validation rows) and averaged by `anomaly.scoring.Scorer`, so a score of 1 is a typical normal
+on validation rows) and averaged by `Scorer`, so a score of 1 is a typical normal
 timestamp and `top_features` are the sensors with the largest error share. The initial threshold
 is 2 × the largest validation score (SKAB's Conv-AE uses a margin over training residuals too);
 `anomaly threshold` changes it like for tabular models.
@@ -33,11 +33,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from anomaly import thresholds
 from anomaly.config import Settings, TrainingConfig, WindowConfig, override, validate
-from anomaly.detector import Detector
+from anomaly.core import thresholds
+from anomaly.core.detector import Detector
+from anomaly.core.scoring import Scorer, fold_inputs, percentiles, run_network, top_features
 from anomaly.errors import InputError
-from anomaly.features.timeseries import (
+from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
     group_codes,
     report_duplicates,
@@ -46,7 +47,6 @@ from anomaly.features.timeseries import (
     time_values,
     window_index,
 )
-from anomaly.scoring import Scorer, fold_inputs, percentiles, run_network, top_features
 
 log = logging.getLogger("anomaly")
 
@@ -432,7 +432,7 @@ def _emit(ready: list[pd.DataFrame], before: int) -> Iterator[pd.DataFrame]:
 
 def timeseries_metrics(labels: np.ndarray, flags: np.ndarray) -> dict[str, Any]:
     """Point-wise, SKAB (F1/FAR/MAR), point-adjusted and event-wise metrics for flags."""
-    from anomaly.metrics import event_report, point_adjusted_f1, skab_report
+    from anomaly.core.metrics import event_report, point_adjusted_f1, skab_report
 
     skab = skab_report(labels, flags)
     events = event_report(labels, flags)

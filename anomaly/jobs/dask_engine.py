@@ -28,7 +28,7 @@ import pandas as pd
 
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, iter_csv
-from anomaly.runner import ScoreSummary, numeric_columns, write_scored
+from anomaly.jobs.score import ScoreSummary, numeric_columns, write_scored
 
 PARTITION_BYTES = 64 << 20
 IN_FLIGHT_PER_WORKER = 2
@@ -109,7 +109,7 @@ def _count_lines(handle: Any, start: int, end: int) -> int:
 @functools.lru_cache(maxsize=4)
 def _detector(bundle: str, stamp: int) -> Any:
     """The detector of a bundle, loaded once per worker (`stamp` = bundle.json mtime)."""
-    from anomaly.registry import load_detector
+    from anomaly.kinds.registry import load_detector
 
     return load_detector(bundle, Path(bundle).parent)
 

@@ -13,9 +13,9 @@ from anomaly.bundle import load_bundle
 from anomaly.errors import BundleError, ConfigError
 
 KINDS: dict[str, str] = {
-    "tabular": "anomaly.detector:Detector",
-    "logs": "anomaly.logs:LogDetector",
-    "timeseries": "anomaly.timeseries:TimeseriesDetector",
+    "tabular": "anomaly.core.detector:Detector",
+    "logs": "anomaly.kinds.logs.detector:LogDetector",
+    "timeseries": "anomaly.kinds.timeseries.detector:TimeseriesDetector",
 }
 
 

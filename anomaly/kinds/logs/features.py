@@ -25,7 +25,7 @@ from drain3.drain import Drain, LogCluster
 from drain3.masking import LogMasker, MaskingInstruction
 
 from anomaly.errors import InputError
-from anomaly.logparse import ITEMS, LogOptions
+from anomaly.kinds.logs.parse import ITEMS, LogOptions
 
 WEIGHTINGS = ("raw", "log", "tfidf")
 LENGTH = "session length"

@@ -27,16 +27,16 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from anomaly import thresholds
 from anomaly.bundle import Bundle, load_bundle, save_bundle, update_meta
 from anomaly.config import DataConfig, ModelConfig, Settings, TrainingConfig, override, validate
+from anomaly.core import thresholds
+from anomaly.core.scoring import Scorer, fold_inputs, percentiles, run_network, top_features
 from anomaly.errors import BundleError, InputError
-from anomaly.features.tabular import TabularFeatures
+from anomaly.kinds.tabular.features import TabularFeatures
 from anomaly.nn.conv import ConvAutoencoder
 from anomaly.nn.dense import DenseAutoencoder, default_hidden
 from anomaly.nn.flat import WindowDenseAutoencoder
 from anomaly.nn.lstm import LSTMAutoencoder
-from anomaly.scoring import Scorer, fold_inputs, percentiles, run_network, top_features
 
 log = logging.getLogger("anomaly")
 
@@ -429,7 +429,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         meta = bundle.meta
         if meta.get("kind") != cls().kind:
             raise BundleError(f"{bundle.path}: data kind {meta.get('kind')!r} does not match "
-                              f"{cls.__name__} — load it with anomaly.registry.load_detector")
+                              f"{cls.__name__} — load it with anomaly.kinds.registry.load_detector")
         try:
             settings = settings_from_json(meta["settings"])
             det = cls.from_settings(settings)

@@ -2,7 +2,7 @@
 
 It reuses the Core unchanged where it can (dense autoencoder, `train_autoencoder`, calibrated
 per-feature errors in `Scorer`, thresholds, bundles) and overrides the kind-specific hooks:
-reading log files into sessions, template features (`anomaly.features.logs`), the carried
+reading log files into sessions, template features (`anomaly.kinds.logs.features`), the carried
 output columns and the bundle schema.
 
 Example:
@@ -22,10 +22,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from anomaly.config import Settings
 from anomaly.errors import InputError
-from anomaly.features.logs import WEIGHTINGS, DrainConfig, LogFeatures
-from anomaly.logparse import ITEMS, LogOptions, log_options, read_sessions, read_text_lines
+from anomaly.kinds.logs.features import WEIGHTINGS, DrainConfig, LogFeatures
+from anomaly.kinds.logs.parse import ITEMS, LogOptions, log_options, read_sessions, read_text_lines
 
-from anomaly.detector import Detector  # isort: skip
+from anomaly.core.detector import Detector  # isort: skip
 
 LOG_PARAMS = ("session_regex", "window", "time_format", "session_col", "event_col",
               "sequence_col", "weighting", "max_line_length", "sim_th")
@@ -109,7 +109,7 @@ class LogDetector(Detector):
         """A frame of sessions as it is, or a CSV table of events turned into sessions."""
         if ITEMS in frame.columns:
             return frame
-        from anomaly.logparse import sessions_from_events
+        from anomaly.kinds.logs.parse import sessions_from_events
 
         options = self.log_options()
         if options.form == "text":
@@ -198,6 +198,6 @@ class LogDetector(Detector):
         raw: list[tuple[int, str]] = []
         table = read_text_lines(path, options, self.features_.time_format,
                                 key_filter=lambda k: k == key, raw_out=raw)
-        from anomaly.logparse import sessions_from_lines
+        from anomaly.kinds.logs.parse import sessions_from_lines
 
         return sessions_from_lines([table], options), raw

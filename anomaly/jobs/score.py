@@ -22,7 +22,7 @@ from anomaly.errors import InputError
 from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, iter_table
 
 if TYPE_CHECKING:
-    from anomaly.detector import Detector
+    from anomaly.core.detector import Detector
 
 CHUNK_ROWS = 200_000
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """CLI glue for logs: `anomaly train LOGS… --kind logs` and `anomaly explain MODEL LOGS --session`.
 
 `anomaly.cli` calls `train_logs` from its `train` command and registers `explain` as a command;
-the log logic itself lives in `anomaly.logs`, `anomaly.logparse` and `anomaly.features.logs`.
+the log logic itself lives in `anomaly.kinds.logs`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ def train_logs(paths: list[Path], settings: Settings, name: str | None, workspac
                **log_args: Any) -> None:
     """Train a `LogDetector` on one or more log files and save the bundle."""
     from anomaly.bundle import sha256_file
-    from anomaly.cli import _default_name, _echo, _models
-    from anomaly.logparse import log_options, read_sessions
+    from anomaly.cli.main import _default_name, _echo, _models
+    from anomaly.kinds.logs.parse import log_options, read_sessions
 
     reading = {k: log_args.get(k) for k in ("session_regex", "window", "time_format",
                                             "session_col", "event_col", "sequence_col",
@@ -28,7 +28,7 @@ def train_logs(paths: list[Path], settings: Settings, name: str | None, workspac
     options = log_options(**reading, time_col=settings.data.time_col,
                           label_col=settings.data.label_col)
     sessions, _ = read_sessions(paths, options)  # bad input fails here, before torch loads
-    from anomaly.logs import LogDetector
+    from anomaly.kinds.logs.detector import LogDetector
 
     detector = LogDetector.from_settings(settings, **log_args)
     source = ", ".join(map(str, paths)) if len(paths) > 1 else str(paths[0])
@@ -60,8 +60,8 @@ def explain(
                                             help="Folder holding models/.")] = Path(),
 ) -> None:
     """Explain one log session: its score, the templates behind it, and its raw lines."""
-    from anomaly.cli import _echo, _models
-    from anomaly.registry import load_detector
+    from anomaly.cli.main import _echo, _models
+    from anomaly.kinds.registry import load_detector
 
     detector = load_detector(model, _models(workspace))
     if getattr(detector, "session_lines", None) is None:

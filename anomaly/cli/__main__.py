@@ -1,0 +1,5 @@
+"""`python -m anomaly.cli`."""
+
+from anomaly.cli.main import main
+
+main()

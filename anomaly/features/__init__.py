@@ -1,1 +1,0 @@
-"""Feature builders: turn raw rows into the network's numeric inputs (fitted on training rows)."""
