@@ -111,7 +111,8 @@ def test_best_f1_without_positives_raises() -> None:
 
 
 def test_methods_tuple() -> None:
-    assert METHODS == ("quantile", "contamination", "sigma", "mad", "pot", "f1")
+    assert list(METHODS) == ["quantile", "contamination", "sigma", "mad", "pot", "f1", "margin",
+                            "manual"]
 
 
 def test_choose_threshold_defaults_and_params() -> None:

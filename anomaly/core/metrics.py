@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from anomaly.core.labels import binary
+
 
 @dataclass(frozen=True)
 class BinaryReport:
@@ -51,21 +53,9 @@ class SkabReport:
     mar: float
 
 
-def _binary(values: np.ndarray, name: str) -> np.ndarray:
-    """Return ``values`` as a 1-D int array of 0/1 or raise ValueError."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}.")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contain NaN; drop those rows or fill them with 0/1.")
-    if not np.all(np.isin(arr, (0, 1))):
-        raise ValueError(f"{name} must contain only 0 and 1 (or booleans); recode them.")
-    return arr.astype(int)
-
-
 def _pair(labels: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate labels and flags and check that their lengths match."""
-    y, f = _binary(labels, "labels"), _binary(flags, "flags")
+    y, f = binary(labels, "labels"), binary(flags, "flags")
     if y.size != f.size:
         raise ValueError(
             f"labels has {y.size} values but flags has {f.size}; pass one flag per label."
@@ -103,7 +93,7 @@ def binary_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> B
         raise ValueError(f"scores must be a 1-D array, got shape {s.shape}.")
     if not np.all(np.isfinite(s)):
         raise ValueError("scores contain NaN or infinite values; drop or impute those rows.")
-    y = _binary(labels, "labels")
+    y = binary(labels, "labels")
     if y.size != s.size:
         raise ValueError(
             f"labels has {y.size} values but scores has {s.size}; pass one score per label."
@@ -125,7 +115,7 @@ def binary_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> B
 
 def segments(labels: np.ndarray) -> list[tuple[int, int]]:
     """Return the contiguous runs of 1s in ``labels`` as ``(start, end_exclusive)``."""
-    y = _binary(labels, "labels")
+    y = binary(labels, "labels")
     edges = np.diff(np.concatenate(([0], y, [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
 from sklearn.metrics import precision_recall_curve
 
-METHODS = ("quantile", "contamination", "sigma", "mad", "pot", "f1")
+from anomaly.clock import now
+from anomaly.core.labels import binary
 
 _MAD_SCALE = 1.4826
 _MIN_EXCESSES = 10
@@ -36,16 +38,12 @@ def _as_scores(scores: np.ndarray, name: str = "scores") -> np.ndarray:
 
 def _as_labels(labels: np.ndarray, n: int) -> np.ndarray:
     """Return ``labels`` as a 0/1 int array of length ``n`` or raise ValueError."""
-    arr = np.asarray(labels)
-    if arr.ndim != 1 or arr.shape[0] != n:
+    arr = binary(labels, "labels")
+    if arr.shape[0] != n:
         raise ValueError(
             f"labels has shape {arr.shape} but scores has {n} values; pass one label per score."
         )
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError("labels contain NaN; drop unlabelled rows or fill them with 0/1.")
-    if not np.all(np.isin(arr, (0, 1))):
-        raise ValueError("labels must be 0 (normal) or 1 (anomaly); recode the label column.")
-    return arr.astype(int)
+    return arr
 
 
 def _check_open_unit(name: str, value: float, upper: float = 1.0) -> float:
@@ -203,55 +201,106 @@ class ThresholdChoice:
     params: dict[str, float]
     value: float
 
+    def describe(self) -> str:
+        """``"quantile q=0.995"``: the method and its parameters as a person reads them."""
+        return " ".join([self.method, *(f"{k}={v:.6g}" for k, v in self.params.items())])
+
+
+@dataclass(frozen=True)
+class Method:
+    """One named way to choose a threshold: what it is called and its default parameters."""
+
+    name: str
+    title: str
+    defaults: dict[str, float]
+    example: dict[str, float]  # a sensible starting value for parameters without a default
+
+
+# The closed set of threshold methods: the CLI's --method, the dashboard's picker and the
+# "method" recorded in bundle.json all name one of these.
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("quantile", "Quantile of validation normals", {"q": 0.995}, {}),
+    Method("contamination", "Contamination (share of the scored data)", {},
+           {"contamination": 0.01}),
+    Method("sigma", "Mean + k·std", {"k": 3.0}, {}),
+    Method("mad", "Median + k·MAD", {"k": 3.5}, {}),
+    Method("pot", "POT (extreme values)", {"risk": 1e-3, "level": 0.98}, {}),
+    Method("f1", "Best F1 (needs labels)", {}, {}),
+    Method("margin", "Margin × the largest validation score", {"margin": 2.0}, {}),
+    Method("manual", "Manual (a value you choose)", {}, {}),
+)}
+
 
 def choose_threshold(
     method: str,
     validation_scores: np.ndarray,
     *,
-    q: float | None = None,
-    contamination: float | None = None,
-    k: float | None = None,
-    risk: float | None = None,
-    level: float | None = None,
     scores: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    **params: float | None,
 ) -> ThresholdChoice:
-    """Dispatch to a threshold method by name.
+    """Choose a threshold by a method of `METHODS`; parameters left None take its defaults.
 
-    ``quantile``, ``sigma``, ``mad`` and ``pot`` use ``validation_scores`` (scores of
-    held-out normal rows). ``contamination`` uses ``scores`` when given, else
-    ``validation_scores``. ``f1`` needs ``scores`` and ``labels``. For ``f1`` the
-    params also report the achieved ``f1``.
+    ``quantile``, ``sigma``, ``mad``, ``pot`` and ``margin`` use ``validation_scores`` (scores
+    of held-out normal rows). ``contamination`` uses ``scores`` when given, else
+    ``validation_scores``. ``f1`` needs ``scores`` and ``labels`` (its params report the
+    achieved ``f1``). ``manual`` takes ``value``.
+
+    Example:
+        >>> choose_threshold("quantile", np.arange(101.0), q=0.9).describe()
+        'quantile q=0.9'
 
     Raises:
         ValueError: for an unknown method or missing or invalid parameters.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown threshold method {method!r}; choose one of "
+                         f"{', '.join(METHODS)}.")
+    spec = METHODS[method]
+    given = {k: float(v) for k, v in params.items() if v is not None}
+    unknown = sorted(set(given) - set(spec.defaults) - set(spec.example) - {"value"})
+    if unknown or ("value" in given and method != "manual"):
+        raise ValueError(f"method {method!r} takes no {', '.join(unknown or ['value'])}.")
+    p = {**spec.defaults, **given}
     if method == "quantile":
-        q_eff = 0.995 if q is None else q
-        return ThresholdChoice(method, {"q": q_eff}, quantile_threshold(validation_scores, q_eff))
+        return ThresholdChoice(method, p, quantile_threshold(validation_scores, p["q"]))
     if method == "contamination":
-        if contamination is None:
-            raise ValueError(
-                "method 'contamination' needs the expected anomaly share: pass --contamination "
-                "(a value in (0, 0.5])."
-            )
+        if "contamination" not in p:
+            raise ValueError("method 'contamination' needs the expected anomaly share: pass "
+                             "--contamination (a value in (0, 0.5], e.g. 0.01).")
         data = validation_scores if scores is None else scores
-        value = contamination_threshold(data, contamination)
-        return ThresholdChoice(method, {"contamination": contamination}, value)
+        return ThresholdChoice(method, p, contamination_threshold(data, p["contamination"]))
     if method == "sigma":
-        k_eff = 3.0 if k is None else k
-        return ThresholdChoice(method, {"k": k_eff}, sigma_threshold(validation_scores, k_eff))
+        return ThresholdChoice(method, p, sigma_threshold(validation_scores, p["k"]))
     if method == "mad":
-        k_eff = 3.5 if k is None else k
-        return ThresholdChoice(method, {"k": k_eff}, mad_threshold(validation_scores, k_eff))
+        return ThresholdChoice(method, p, mad_threshold(validation_scores, p["k"]))
     if method == "pot":
-        risk_eff = 1e-3 if risk is None else risk
-        level_eff = 0.98 if level is None else level
-        value = pot_threshold(validation_scores, risk_eff, level_eff)
-        return ThresholdChoice(method, {"risk": risk_eff, "level": level_eff}, value)
-    if method == "f1":
-        if scores is None or labels is None:
-            raise ValueError("method 'f1' needs labelled data: pass --label-col.")
-        value, f1 = best_f1_threshold(scores, labels)
-        return ThresholdChoice(method, {"f1": f1}, value)
-    raise ValueError(f"unknown threshold method {method!r}; choose one of {', '.join(METHODS)}.")
+        return ThresholdChoice(method, p, pot_threshold(validation_scores, p["risk"],
+                                                        p["level"]))
+    if method == "margin":
+        top = float(_as_scores(validation_scores).max())
+        return ThresholdChoice(method, p, _check_positive("margin", p["margin"]) * top)
+    if method == "manual":
+        if "value" not in p or not math.isfinite(p["value"]):
+            raise ValueError("method 'manual' needs the threshold itself: pass --value.")
+        return ThresholdChoice(method, {"value": p["value"]}, p["value"])
+    if scores is None or labels is None:
+        raise ValueError("method 'f1' needs labelled data: pass --label-col.")
+    value, f1 = best_f1_threshold(scores, labels)
+    return ThresholdChoice(method, {"f1": f1}, value)
+
+
+def record(info: dict[str, Any] | None, choice: ThresholdChoice, by: str,
+           why: str) -> dict[str, Any]:
+    """The bundle's threshold block after `choice`: the new entry plus the history of versions.
+
+    Example:
+        >>> first = record(None, ThresholdChoice("manual", {"value": 2.0}, 2.0), "me", "start")
+        >>> record(first, ThresholdChoice("manual", {"value": 3.0}, 3.0), "me", "fewer")["version"]
+        2
+    """
+    version = 1 if info is None else int(info["version"]) + 1
+    entry = {"version": version, "method": choice.method, "params": choice.params,
+             "value": float(choice.value), "at": now(), "by": by, "why": why}
+    history = [] if info is None else list(info.get("history", []))
+    return {**entry, "history": [*history, entry]}
