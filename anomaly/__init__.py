@@ -1,4 +1,7 @@
-"""anomaly — autoencoder anomaly detection: train, score, explain, schedule, dashboard."""
+"""anomaly — autoencoder anomaly detection: train, score, explain, schedule, dashboard.
+
+`Detector` is the one facade over every data kind; `load_detector` loads a bundle of any kind.
+"""
 
 from typing import TYPE_CHECKING
 
@@ -15,9 +18,9 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # Importing torch and Lightning takes seconds: load them only when the detector is used.
     if name in ("Detector", "load_detector"):
-        from anomaly.core import detector
+        from anomaly.core.detector import Detector
 
-        return detector.Detector if name == "Detector" else detector.Detector.load
+        return Detector if name == "Detector" else Detector.load
     raise AttributeError(name)
 
 

@@ -42,6 +42,7 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "elu", "silu")
 NORMS: tuple[str, ...] = ("none", "batch", "layer")
 SCHEDULES: tuple[str, ...] = ("none", "cosine", "plateau", "step")
+WEIGHTINGS: tuple[str, ...] = ("raw", "log", "tfidf")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """Time-series windows (`--kind timeseries` only; see anomaly/timeseries.py).
+    """Time-series windows (`--kind timeseries` only; see anomaly/kinds/timeseries).
 
     `max_gap=0` means: a gap is a time step over 3 × the median step of the training data.
     """
@@ -108,6 +109,26 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """How logs are cut into sessions and counted (`--kind logs` only; see anomaly/kinds/logs).
+
+    Raw lines need `session_regex` (a line's session key) or `session_window` (fixed time
+    windows, e.g. "5m"); a CSV of events needs `session_col` with `event_col` or `sequence_col`.
+    `max_line_length` and `sim_th` left None take the defaults of the log reader and Drain3.
+    """
+
+    session_regex: str | None = None
+    session_window: str | None = None
+    time_format: str | None = None
+    session_col: str | None = None
+    event_col: str | None = None
+    sequence_col: str | None = None
+    weighting: str = "log"
+    max_line_length: int | None = None
+    sim_th: float | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything `anomaly train` needs besides the data."""
 
@@ -116,7 +137,13 @@ class Settings:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    logs: LogConfig = field(default_factory=LogConfig)
 
+
+# Settings sections (a TOML config file has one table per section) and their dataclasses.
+SECTIONS: dict[str, type[Any]] = {"data": DataConfig, "model": ModelConfig,
+                                  "training": TrainingConfig, "window": WindowConfig,
+                                  "logs": LogConfig}
 
 T = TypeVar("T")
 
@@ -155,17 +182,11 @@ def load_settings(path: Path | None, kind: str = "tabular") -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid TOML file ({exc}) — fix the syntax") from exc
-    unknown = sorted(set(raw) - {"kind", "data", "model", "training", "window"})
+    unknown = sorted(set(raw) - {"kind", *SECTIONS})
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)} — use [data], "
-                          "[model], [training], [window]")
-    settings = Settings(
-        kind=raw.get("kind", kind),
-        data=_coerce(DataConfig, raw.get("data", {}), "data", str(path)),
-        model=_coerce(ModelConfig, raw.get("model", {}), "model", str(path)),
-        training=_coerce(TrainingConfig, raw.get("training", {}), "training", str(path)),
-        window=_coerce(WindowConfig, raw.get("window", {}), "window", str(path)),
-    )
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)} — use "
+                          f"{', '.join(f'[{name}]' for name in SECTIONS)}")
+    settings = _from_dict(raw, kind, str(path))
     validate(settings)
     return settings
 
@@ -208,6 +229,8 @@ def validate(settings: Settings) -> None:
         (w.aggregate in ("mean", "point", "min"), f"aggregate {w.aggregate!r} is not one of mean, "
          "point, min"),
         (w.max_gap >= 0, f"max_gap must be >= 0 seconds (got {w.max_gap}); 0 = automatic"),
+        (settings.logs.weighting in WEIGHTINGS, f"weighting {settings.logs.weighting!r} is not "
+         f"one of {', '.join(WEIGHTINGS)}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -223,10 +246,11 @@ def to_json(obj: Any) -> Any:
 
 def settings_from_json(raw: dict[str, Any]) -> Settings:
     """Inverse of `to_json(settings)` for the copy stored in a bundle."""
-    return Settings(
-        kind=raw.get("kind", "tabular"),
-        data=_coerce(DataConfig, raw.get("data", {}), "data", "bundle.json"),
-        model=_coerce(ModelConfig, raw.get("model", {}), "model", "bundle.json"),
-        training=_coerce(TrainingConfig, raw.get("training", {}), "training", "bundle.json"),
-        window=_coerce(WindowConfig, raw.get("window", {}), "window", "bundle.json"),
-    )
+    return _from_dict(raw, "tabular", "bundle.json")
+
+
+def _from_dict(raw: dict[str, Any], kind: str, source: str) -> Settings:
+    """Settings from a parsed TOML file or bundle.json (absent sections take defaults)."""
+    sections = {name: _coerce(cls, raw.get(name, {}), name, source)
+                for name, cls in SECTIONS.items()}
+    return Settings(kind=raw.get("kind", kind), **sections)

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from anomaly import Detector
 from anomaly.core.metrics import binary_report
 from anomaly.core.thresholds import best_f1_threshold
-from anomaly.kinds.logs.detector import LogDetector
 from bench._common import rule_thresholds
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hdfs"
@@ -55,7 +55,7 @@ def run_sequences(epochs: int, weighting: str) -> dict[str, Any]:
     train = pd.read_csv(DATA / "deeplog_hdfs_train.csv", dtype=str)
     train = train.rename(columns={"session_index": "block_id"})
     dev = pd.read_csv(DATA / "hdfs_blocks_dev.csv", dtype=str)
-    det = LogDetector(session_col="block_id", sequence_col="event_sequence", max_epochs=epochs,
+    det = Detector("logs", session_col="block_id", sequence_col="event_sequence", max_epochs=epochs,
                       batch_size=256, seed=0, weighting=weighting)
     det.fit(train, source="deeplog_hdfs_train.csv")
     scored = det.score_frame(dev)
@@ -117,7 +117,7 @@ def run_raw(epochs: int, weighting: str, folder: Path) -> tuple[dict[str, Any], 
     train_log, test_log = folder / "hdfs_train.log", folder / "hdfs_test.log"
     write_raw(lines[is_train], train_log)
     write_raw(lines[~is_train], test_log)
-    det = LogDetector(session_regex=REGEX, max_epochs=epochs, batch_size=64, seed=0,
+    det = Detector("logs", session_regex=REGEX, max_epochs=epochs, batch_size=64, seed=0,
                       weighting=weighting)
     det.fit([train_log], source=str(train_log))
     scored = det.score_frame(det.read([test_log]))
@@ -131,7 +131,7 @@ def run_raw(epochs: int, weighting: str, folder: Path) -> tuple[dict[str, Any], 
     return result, throughput(det, test_log)
 
 
-def throughput(det: LogDetector, test_log: Path, repeats: int = 3) -> dict[str, Any]:
+def throughput(det: Detector, test_log: Path, repeats: int = 3) -> dict[str, Any]:
     from drain3.masking import MaskingInstruction
     from drain3.template_miner import TemplateMiner
     from drain3.template_miner_config import TemplateMinerConfig

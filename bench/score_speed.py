@@ -90,9 +90,9 @@ def main() -> None:
     import pandas as pd
     import torch
 
+    from anomaly import load_detector
     from anomaly.core.detector import Detector
     from anomaly.jobs.score import score_file
-    from anomaly.kinds.registry import load_detector
 
     folder = Path(tempfile.mkdtemp(prefix="anomaly-bench-"))
     try:

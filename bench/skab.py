@@ -33,7 +33,6 @@ import torch
 
 from anomaly.core.detector import Detector
 from anomaly.core.metrics import skab_report
-from anomaly.kinds.timeseries.detector import TimeseriesDetector
 from bench._common import rule_thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +56,7 @@ def read(name: str) -> pd.DataFrame:
     return pd.read_csv(SKAB / name)
 
 
-def detector(args: argparse.Namespace, **extra: Any) -> TimeseriesDetector:
+def detector(args: argparse.Namespace, **extra: Any) -> Detector:
     params: dict[str, Any] = {"time_col": "datetime", "progress_bar": False, "seed": args.seed}
     for key in ("window", "model", "aggregate", "stride"):
         if getattr(args, key) is not None:
@@ -66,7 +65,7 @@ def detector(args: argparse.Namespace, **extra: Any) -> TimeseriesDetector:
                       ("patience", "patience")):
         if getattr(args, key) is not None:
             params[name] = getattr(args, key)
-    return TimeseriesDetector(**{**params, **extra})
+    return Detector("timeseries", **{**params, **extra})
 
 
 def pooled(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float]:

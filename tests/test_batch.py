@@ -1,13 +1,12 @@
 """`anomaly batch`: exactly-once per (content, model, threshold version), quarantine, lock,
 atomic outputs, crash safety under kill -9 (a real subprocess) and a clean stop on SIGTERM.
 
-The subprocess tests slow scoring down with the test-only environment variable
-ANOMALY_TEST_CHUNK_DELAY (seconds slept after each scored chunk, see anomaly/runner.py).
+The subprocess tests slow scoring down with a delay that SLOW_BATCH injects (seconds slept after
+each scored chunk).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -122,10 +121,25 @@ def test_lock_held_means_second_run_exits_2(ws: Path, capsys: pytest.CaptureFixt
     assert cli(capsys, *batch_args(ws))[0] == 0  # released
 
 
+# `anomaly batch` in a subprocess whose scoring sleeps after each chunk (argv[1] seconds), so
+# that a test can kill it mid-file: the delay is injected here, production code has no hook.
+SLOW_BATCH = """
+import sys, time
+import anomaly.jobs.score as score
+scored_chunks = score.scored_chunks
+def slow(*args, **kwargs):
+    for frame in scored_chunks(*args, **kwargs):
+        yield frame
+        time.sleep(float(sys.argv[1]))
+score.scored_chunks = slow
+from anomaly.cli import main
+main(sys.argv[2:])
+"""
+
+
 def _start(ws: Path, delay: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "ANOMALY_TEST_CHUNK_DELAY": delay}
-    return subprocess.Popen([sys.executable, "-m", "anomaly.cli", *batch_args(ws, *extra)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", SLOW_BATCH, delay, *batch_args(ws, *extra)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
 
 

@@ -13,7 +13,7 @@ from conftest import make_tabular
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.jobs.score import score_file
-from anomaly.kinds.registry import load_detector
+from anomaly import load_detector
 
 BLOCK = 4096  # bytes: a 1,500-row file is read in ~25 blocks
 

@@ -17,7 +17,7 @@ pytest.importorskip("dask.distributed", reason="the optional dask extra is not i
 from anomaly.errors import InputError
 from anomaly.jobs.batch import LocalEngine
 from anomaly.jobs.dask_engine import DaskEngine, dask_engine, plan_partitions
-from anomaly.kinds.registry import load_detector
+from anomaly import load_detector
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from anomaly.errors import InputError
-from anomaly.kinds.logs.parse import LogOptions, log_options, parse_window, read_sessions
+from anomaly.kinds.logs.options import LogOptions, log_options
+from anomaly.kinds.logs.sessions import read_sessions
 from tests.conftest import ROOT
 from tests.conftest import run_cli as _run_cli
 
@@ -149,7 +150,7 @@ def test_explain_prints_raw_lines(logs: dict[str, object]) -> None:
     assert "ANOMALY" in result.stdout and "unknown templates" in result.stdout
     assert "Disk failure on volume" in result.stdout  # the raw line itself
     assert result.stdout.count(str(key)) >= 6
-    from anomaly.cli.logs import explain  # an unknown key: a clear error (exit 2 in the CLI)
+    from anomaly.cli.score import explain  # an unknown key: a clear error (exit 2 in the CLI)
 
     with pytest.raises(InputError, match="no session 'blk_nope'"):
         explain("hdfs", folder / "test.log", session="blk_nope", workspace=ws)
@@ -186,9 +187,9 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
 
 
 def test_options_and_windows(tmp_path: Path) -> None:
-    assert parse_window("5m") == 300 and parse_window("2h") == 7200
+    assert log_options(window="5m").window == 300 and log_options(window="2h").window == 7200
     with pytest.raises(InputError, match="--window 'soon'"):
-        parse_window("soon")
+        log_options(window="soon")
     with pytest.raises(InputError, match="exactly one of --session-regex"):
         log_options()
     with pytest.raises(InputError, match="not a valid regular expression"):
@@ -204,12 +205,12 @@ def test_options_and_windows(tmp_path: Path) -> None:
 
 def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread: None
                                                       ) -> None:
-    from anomaly.kinds.logs.detector import LogDetector
+    from anomaly import Detector
 
     # time windows over a .gz log
     path = tmp_path / "win.log.gz"
     make_log(path, 240, seed=5)
-    det = LogDetector(window="30s", **FAST).fit([path])
+    det = Detector("logs", session_window="30s", **FAST).fit([path])
     scored = det.score_frame(det.read([path]))
     assert scored.columns[0] == "window" and len(scored) == 56
     # a CSV of events, one event per row, and the same sessions one per row
@@ -222,12 +223,12 @@ def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread:
     seqs.append({"req": "bad", "events": "E5 E22 E7 E7 E7", "label": 1})
     pd.DataFrame(rows).to_csv(tmp_path / "events.csv", index=False)
     pd.DataFrame(seqs).to_csv(tmp_path / "seqs.csv", index=False)
-    by_event = LogDetector(session_col="req", event_col="ev", time_col="ts", **FAST)
+    by_event = Detector("logs", session_col="req", event_col="ev", time_col="ts", **FAST)
     by_event.fit([tmp_path / "events.csv"])
     out = by_event.score_frame(by_event.read([tmp_path / "events.csv"]))
     assert out.columns[0] == "req" and out["first_time"].iloc[0] == "2024-01-01 00:00:00"
     assert len(out) == 200 and out["n_lines"].min() >= 4
-    by_seq = LogDetector(session_col="req", sequence_col="events", label_col="label", **FAST)
+    by_seq = Detector("logs", session_col="req", sequence_col="events", label_col="label", **FAST)
     by_seq.fit([tmp_path / "seqs.csv"])
     out = by_seq.score_frame(pd.read_csv(tmp_path / "seqs.csv"))  # a plain table works too
     assert out.columns[0] == "req" and len(out) == 201

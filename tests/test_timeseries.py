@@ -14,8 +14,8 @@ import torch
 from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError
 from anomaly.jobs.score import score_file
-from anomaly.kinds.registry import load_detector
-from anomaly.kinds.timeseries.detector import TimeseriesDetector
+from anomaly import load_detector
+from anomaly import Detector
 from anomaly.kinds.timeseries.features import TimeseriesFeatures, group_codes
 from tests.conftest import run_cli
 
@@ -45,8 +45,8 @@ def make_series(n: int = 900, seed: int = 0, start: int = 0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def fitted() -> TimeseriesDetector:
-    return TimeseriesDetector(**FAST, max_epochs=40, patience=8).fit(make_series(900))
+def fitted() -> Detector:
+    return Detector("timeseries", **FAST, max_epochs=40, patience=8).fit(make_series(900))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def cli_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_unsorted_input_is_sorted_with_a_note(caplog: pytest.LogCaptureFixture) -> None:
     frame = make_series(200).sample(frac=1.0, random_state=0)
     with caplog.at_level(logging.WARNING, logger="anomaly"):
-        det = TimeseriesDetector(**FAST, max_epochs=1).fit(frame)
+        det = Detector("timeseries", **FAST, max_epochs=1).fit(frame)
     assert "not in time order" in caplog.text
     out = det.score_frame(frame)
     assert out["t"].is_monotonic_increasing and len(out) == len(frame)
@@ -77,7 +77,7 @@ def test_duplicate_timestamps_are_reported(caplog: pytest.LogCaptureFixture) -> 
     frame.loc[50, "t"] = frame.loc[49, "t"]
     frame.loc[120, "t"] = frame.loc[119, "t"]
     with caplog.at_level(logging.WARNING, logger="anomaly"):
-        TimeseriesDetector(**FAST, max_epochs=1).fit(frame)
+        Detector("timeseries", **FAST, max_epochs=1).fit(frame)
     assert "2 duplicate timestamp(s) (first: '49.0')" in caplog.text
 
 
@@ -110,7 +110,7 @@ def test_a_gap_splits_windows() -> None:
 @pytest.mark.parametrize("model", ["conv", "lstm", "dense"])
 def test_each_network_trains_and_scores(model: str) -> None:
     frame = make_series(240)
-    det = TimeseriesDetector(**FAST, model=model, max_epochs=2, patience=0).fit(frame)
+    det = Detector("timeseries", **FAST, model=model, max_epochs=2, patience=0).fit(frame)
     assert det.training_summary_["epochs_run"] == 2
     assert len(det.history_) == 2
     out = det.score_frame(frame)
@@ -120,7 +120,7 @@ def test_each_network_trains_and_scores(model: str) -> None:
     assert (out["is_anomaly"] == (out["anomaly_score"] > det.threshold_)).all()
 
 
-def test_spike_is_flagged_and_named(fitted: TimeseriesDetector) -> None:
+def test_spike_is_flagged_and_named(fitted: Detector) -> None:
     test = make_series(300, seed=5, start=2000)
     test.loc[150, "b"] += 4.0
     out = fitted.score_frame(test)
@@ -133,7 +133,7 @@ def test_spike_is_flagged_and_named(fitted: TimeseriesDetector) -> None:
                                              -1, 1)).all()
 
 
-def test_chunked_scoring_equals_whole_file(fitted: TimeseriesDetector, tmp_path: Path) -> None:
+def test_chunked_scoring_equals_whole_file(fitted: Detector, tmp_path: Path) -> None:
     test = make_series(400, seed=6, start=3000)
     test.loc[100, "a"] -= 3.0
     test.loc[200:, "t"] += 50  # a gap inside the file as well
@@ -150,16 +150,16 @@ def test_chunked_scoring_equals_whole_file(fitted: TimeseriesDetector, tmp_path:
         assert chunked["top_features"].tolist() == whole["top_features"].tolist()
 
 
-def test_stream_refuses_time_going_back(fitted: TimeseriesDetector) -> None:
+def test_stream_refuses_time_going_back(fitted: Detector) -> None:
     test = make_series(100, start=5000)
     with pytest.raises(InputError, match="goes back in time"):
         list(fitted.score_stream([test.iloc[50:], test.iloc[:50]]))
 
 
-def test_bundle_round_trip(fitted: TimeseriesDetector, tmp_path: Path) -> None:
+def test_bundle_round_trip(fitted: Detector, tmp_path: Path) -> None:
     fitted.save(tmp_path / "models", "sine")
     loaded = load_detector("sine", tmp_path / "models")
-    assert isinstance(loaded, TimeseriesDetector)
+    assert isinstance(loaded, Detector) and loaded.kind == "timeseries"
     assert loaded.features_.window == WINDOW and loaded.architecture_["class"] == \
         "ConvAutoencoder"
     test = make_series(120, seed=9, start=7000)
@@ -199,9 +199,10 @@ def test_evaluate_prints_timeseries_metrics(cli_model: Path) -> None:
 
 def test_few_windows_train_in_smaller_batches() -> None:
     """A short normal period still gets at least 10 optimiser steps an epoch."""
-    det = TimeseriesDetector(**{**FAST, "batch_size": 256}, max_epochs=1).fit(make_series(300))
+    det = Detector("timeseries", **{**FAST, "batch_size": 256}, max_epochs=1).fit(
+        make_series(300))
     summary = det.training_summary_
     assert summary["batch_size"] == max(16, summary["train_windows"] // 10) < 256
     assert det.settings_.training.batch_size == 256  # the user's setting is kept as given
-    big = TimeseriesDetector(**FAST, max_epochs=1).fit(make_series(900))
+    big = Detector("timeseries", **FAST, max_epochs=1).fit(make_series(900))
     assert big.training_summary_["batch_size"] == 64  # enough windows: unchanged

@@ -1,5 +1,9 @@
-"""The `anomaly` command line."""
+"""The `anomaly` command line: one module per command group, all on one Typer app.
 
-from anomaly.cli.main import app, main
+`app.py` holds the app and the entry point; importing this package registers every command.
+"""
+
+from anomaly.cli import batch, models, score, serve, threshold, train  # noqa: F401  (commands)
+from anomaly.cli.app import app, main
 
 __all__ = ["app", "main"]

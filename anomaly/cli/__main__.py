@@ -1,5 +1,5 @@
 """`python -m anomaly.cli`."""
 
-from anomaly.cli.main import main
+from anomaly.cli import main
 
 main()

@@ -219,3 +219,15 @@ def top_features(shares: np.ndarray, features: list[str], k: int = 3,
     joined = parts[0] if k == 1 else pc.binary_join_element_wise(*parts, "")
     labels: pd.api.extensions.ExtensionArray = pd.array(joined, dtype=pd.StringDtype("pyarrow"))
     return labels  # stays in Arrow: no Python str per row
+
+
+def scored_frame(carried: pd.DataFrame, scores: np.ndarray, shares: np.ndarray,
+                 validation_scores: np.ndarray, features: list[str],
+                 threshold: float) -> pd.DataFrame:
+    """The scored output: `carried` columns (id, time…) + the four score columns of DESIGN.md."""
+    out = carried.reset_index(drop=True)
+    out["anomaly_score"] = scores
+    out["score_percentile"] = percentiles(scores, validation_scores)
+    out["is_anomaly"] = scores > threshold
+    out["top_features"] = top_features(shares, features)
+    return out

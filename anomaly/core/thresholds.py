@@ -290,6 +290,16 @@ def choose_threshold(
     return ThresholdChoice(method, {"f1": f1}, value)
 
 
+def current_user() -> str:
+    """Who changes a threshold, for its history: the logged-in user, else "unknown"."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def record(info: dict[str, Any] | None, choice: ThresholdChoice, by: str,
            why: str) -> dict[str, Any]:
     """The bundle's threshold block after `choice`: the new entry plus the history of versions.

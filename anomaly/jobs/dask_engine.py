@@ -2,9 +2,12 @@
 
 The driver plans partitions (byte ranges of a CSV cut at line ends, or groups of Parquet row
 groups), sends each worker the *bundle path* and the partition — never a torch module — and
-writes the scored partitions in order into one atomically renamed output (`runner.write_scored`).
+writes the scored partitions in order into one atomically renamed output (`write_scored`).
 Each worker loads the bundle once (verifying its hashes) and caches it. At most a few partitions
 are in flight per worker, so the driver's memory stays bounded too.
+
+Kinds whose items span rows (time-series windows, log sessions) are not cut: each file is one
+task, scored as the local engine scores it.
 
 Workers must see the bundle and the input files at the same paths as the driver (one machine or
 a shared filesystem). CSV partitions are cut at line ends: a CSV whose quoted fields contain line
@@ -28,7 +31,7 @@ import pandas as pd
 
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, iter_csv
-from anomaly.jobs.score import ScoreSummary, numeric_columns, write_scored
+from anomaly.jobs.score import ScoreSummary, write_scored
 
 PARTITION_BYTES = 64 << 20
 IN_FLIGHT_PER_WORKER = 2
@@ -45,6 +48,7 @@ class Partition:
     start: int = 0
     end: int = 0
     row_groups: tuple[int, ...] = ()
+    whole: bool = False  # the whole file, read as the detector's kind reads files
 
 
 def plan_partitions(path: Path, partition_bytes: int = PARTITION_BYTES) -> list[Partition]:
@@ -109,9 +113,9 @@ def _count_lines(handle: Any, start: int, end: int) -> int:
 @functools.lru_cache(maxsize=4)
 def _detector(bundle: str, stamp: int) -> Any:
     """The detector of a bundle, loaded once per worker (`stamp` = bundle.json mtime)."""
-    from anomaly.kinds.registry import load_detector
+    from anomaly.core.detector import Detector
 
-    return load_detector(bundle, Path(bundle).parent)
+    return Detector.load(bundle, Path(bundle).parent)
 
 
 def read_partition(part: Partition, numeric: list[str]) -> Iterator[pd.DataFrame]:
@@ -134,13 +138,12 @@ def score_partition(bundle: str, part: Partition, threshold: float,
                     on_bad_rows: str | None) -> pd.DataFrame:
     """Score one partition on a worker; row numbers in errors count from the file's start."""
     detector = _detector(bundle, (Path(bundle) / "bundle.json").stat().st_mtime_ns)
-    frames = []
-    offset = part.row_offset
-    for chunk in read_partition(part, numeric_columns(detector)):
-        if len(chunk):
-            frames.append(detector.score_frame(chunk, part.path, on_bad_rows, threshold,
-                                               row_offset=offset))
-            offset += len(chunk)
+    if part.whole:  # a kind whose items span rows (windows, sessions): the file in one task
+        chunks = detector.read_file(Path(part.path))
+    else:
+        chunks = read_partition(part, detector.kind_.csv_numeric(detector.model_))
+    frames = list(detector.score_stream(chunks, part.path, on_bad_rows, threshold,
+                                        part.row_offset))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -159,7 +162,8 @@ class DaskEngine:
         """Score `path` into `output` (atomic), the same rows and values as the local engine."""
         bundle = str(Path(detector.bundle_path_).resolve())
         limit = detector.threshold_ if threshold is None else float(threshold)
-        parts = plan_partitions(path, self.partition_bytes)
+        parts = (plan_partitions(path, self.partition_bytes) if detector.kind_.partitionable
+                 else [Partition(str(path), 0, 0, whole=True)])
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         frames = self._in_order(bundle, parts, limit, on_bad_rows,
                                 IN_FLIGHT_PER_WORKER * workers)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.errors import InputError
-from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, iter_table
+from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet
 
 if TYPE_CHECKING:
     from anomaly.core.detector import Detector
@@ -77,20 +75,6 @@ class TableWriter:
             self._writer.close()
 
 
-def numeric_columns(detector: Detector) -> list[str]:
-    """The detector's numeric feature columns (read as float64 straight from CSV)."""
-    return [str(c.name) for c in getattr(getattr(detector, "features_", None), "numeric", [])]
-
-
-def _test_delay() -> float:
-    # Test hook: ANOMALY_TEST_CHUNK_DELAY=seconds sleeps after each scored chunk so that the
-    # crash-safety tests can kill a run mid-file. Unset (the default) costs nothing.
-    try:
-        return float(os.environ.get("ANOMALY_TEST_CHUNK_DELAY", "0"))
-    except ValueError:
-        return 0.0
-
-
 def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """Produce `items` in a background thread, `depth` ahead, so that reading the next chunk
     (pyarrow parses without holding the GIL) overlaps with scoring this one.
@@ -136,24 +120,18 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 def scored_chunks(detector: Detector, path: Path, threshold: float | None = None,
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
                   block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
-    """Score a file chunk by chunk (memory bounded by the chunk size)."""
-    stream = getattr(detector, "score_stream", None)
-    if stream is not None:  # time series: window context is carried across chunks
-        yield from stream(iter_table(path, chunk_rows), str(path), on_bad_rows, threshold)
-        return
-    offset = 0
-    reader = getattr(detector, "iter_frames", None)  # kinds that read their own files (logs)
-    delay = _test_delay()
-    chunks = (reader(path) if reader is not None
-              else iter_table(path, chunk_rows, numeric_columns(detector), block_bytes))
-    for chunk in prefetch(chunks):
-        if len(chunk) == 0:
-            continue
-        yield detector.score_frame(chunk, str(path), on_bad_rows, threshold, row_offset=offset)
-        offset += len(chunk)
-        if delay:
-            time.sleep(delay)
-    if offset == 0:
+    """Score a file chunk by chunk (memory bounded by the chunk size where the kind allows)."""
+    rows = 0
+
+    def counted(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        nonlocal rows
+        for chunk in chunks:
+            rows += len(chunk)
+            yield chunk
+
+    chunks = prefetch(detector.read_file(path, chunk_rows, block_bytes))
+    yield from detector.score_stream(counted(chunks), str(path), on_bad_rows, threshold)
+    if rows == 0:
         raise InputError(f"{path}: has a header but no data rows — add rows to the file")
 
 

@@ -1,0 +1,118 @@
+"""The Typer app every command registers on, the console entry point, and shared CLI parts.
+
+Bad input → one clear message and exit code 2, never a traceback. Exit codes: 0 ok; 1 internal
+error; 2 bad input or usage; 3 a batch run in which files failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from anomaly import __version__
+from anomaly.errors import AnomalyError, InputError
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    try:  # typer >= 0.22 vendors its own copy of click: its usage errors are not click's classes
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # pragma: no cover - older typer raises click's own
+        return (click.ClickException,)
+    return (click.ClickException, TyperClickException)
+
+
+USAGE_ERRORS = _usage_errors()
+EXITS: tuple[type[Exception], ...] = (click.exceptions.Exit, typer.Exit)
+ABORTS: tuple[type[Exception], ...] = (click.exceptions.Abort, typer.Abort)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="Autoencoder anomaly detection: train, score, explain, schedule, dashboard.")
+log = logging.getLogger("anomaly")
+
+Workspace = Annotated[Path, typer.Option("--workspace", envvar="ANOMALY_WORKSPACE",
+                                         help="Folder holding models/, scores/ and runs.db.")]
+ModelRef = Annotated[str, typer.Argument(help="Model name (newest version), name@N, or a bundle "
+                                              "folder.", show_default=False)]
+OptStr = str | None
+OptFloat = float | None
+OptInt = int | None
+BAD_ROWS = ("fail", "skip")
+
+
+def models_dir(workspace: Path) -> Path:
+    """Where a workspace keeps its model bundles."""
+    return workspace / "models"
+
+
+def echo(text: str = "") -> None:
+    """Print a line of the command's output (standard output)."""
+    typer.echo(text)
+
+
+def check_choice(flag: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """`InputError` naming the flag when `value` is set and not one of `choices`."""
+    if value is not None and value not in choices:
+        raise InputError(f"{flag} {value!r}: use {' or '.join(choices)}")
+
+
+def load(model: str, workspace: Path) -> Any:
+    """The verified detector of a model name, ``name@N`` or bundle folder (any kind)."""
+    from anomaly.core.detector import Detector
+
+    return Detector.load(model, models_dir(workspace))
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(f"anomaly {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        ] = False) -> None:
+    """Autoencoder anomaly detection: train, score, explain, schedule, dashboard."""
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Notes and warnings go to standard error as ``note: …``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps errors to exit codes (2 for bad input, 1 for bugs)."""
+    setup_logging()
+    try:
+        # standalone_mode=False: typer returns the code of a `typer.Exit(code)` instead of exiting
+        code = app(args=argv, standalone_mode=False)
+    except AnomalyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except EXITS as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except USAGE_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(2)
+    except ABORTS:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc} — check the path and "
+                   "permissions", err=True)
+        sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)

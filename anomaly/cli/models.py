@@ -1,0 +1,73 @@
+"""`anomaly models` and `anomaly info`: what the workspace holds (JSON only: no torch import)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from anomaly.cli.app import ModelRef, Workspace, app, echo, models_dir
+from anomaly.errors import AnomalyError
+
+
+@app.command(epilog="Example: anomaly models --workspace .")
+def models(workspace: Workspace = Path()) -> None:
+    """List the models in the workspace with their newest version."""
+    from anomaly.bundle import list_models, read_meta, resolve, versions
+
+    names = list_models(models_dir(workspace))
+    if not names:
+        echo(f"no models in {models_dir(workspace)} — train one with `anomaly train`")
+        return
+    echo(f"{'name':<24} {'versions':>8}  {'kind':<10} {'created':<25} threshold")
+    for name in names:
+        path = resolve(name, models_dir(workspace))
+        try:
+            meta = read_meta(path)
+            row = (f"{meta['kind']:<10} {meta['created_at']:<25} "
+                   f"{meta['threshold']['value']:.4g} ({meta['threshold']['method']})")
+        except AnomalyError as exc:
+            row = f"unreadable: {exc}"
+        echo(f"{name:<24} {len(versions(path.parent)):>8}  {row}")
+
+
+@app.command(epilog="Example: anomaly info transactions")
+def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = False,
+         workspace: Workspace = Path()) -> None:
+    """Show a bundle: schema, network, training summary, threshold history, files."""
+    from anomaly.bundle import load_bundle
+
+    bundle = load_bundle(model, models_dir(workspace))  # verifies hashes too
+    meta = bundle.meta
+    if as_json:
+        echo(json.dumps({k: v for k, v in meta.items() if k != "scoring"}, indent=2))
+        return
+    t = meta["threshold"]
+    echo(f"{bundle.ref}  ({bundle.path})")
+    echo(f"  kind {meta['kind']}, created {meta['created_at']}, "
+          f"anomaly {meta['versions']['anomaly']}, torch {meta['versions']['torch']}")
+    features = [c["name"] for c in meta["schema"]["columns"] if c["role"] == "feature"]
+    roles = [f"{c['name']} ({c['role']})" for c in meta["schema"]["columns"]
+             if c["role"] != "feature"]
+    echo(f"  features ({len(features)}): {', '.join(features)}")
+    if roles:
+        echo(f"  other columns: {', '.join(roles)}")
+    net = meta["network"]
+    echo(f"  network: {net['class']} {net['args']}")
+    echo(f"  training: {meta['training']}")
+    echo(f"  data: {meta['data'].get('path')} sha256 {str(meta['data'].get('sha256'))[:12]}… "
+          f"rows {meta['data'].get('rows')}")
+    echo(f"  threshold v{t['version']}: {t['value']:.6g} ({_method(t)})")
+    for entry in t.get("history", []):
+        echo(f"    v{entry['version']} {entry['at']} {_method(entry)} "
+             f"→ {entry['value']:.6g} by {entry['by']}: {entry['why']}")
+    echo("  files: " + ", ".join(f"{f} {h[:12]}…" for f, h in meta["files"].items()))
+
+
+def _method(entry: dict[str, Any]) -> str:
+    """``quantile q=0.995``: a threshold entry's method and parameters."""
+    params = " ".join(f"{k}={v:.6g}" if isinstance(v, float | int) else f"{k}={v}"
+                      for k, v in entry.get("params", {}).items())
+    return f"{entry['method']} {params}".strip()

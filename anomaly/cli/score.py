@@ -1,0 +1,160 @@
+"""`anomaly score`, `anomaly evaluate` and `anomaly explain`: use a trained model on files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from anomaly.cli.app import (
+    BAD_ROWS,
+    ModelRef,
+    OptFloat,
+    OptStr,
+    Workspace,
+    app,
+    check_choice,
+    echo,
+    load,
+)
+from anomaly.errors import InputError
+
+
+@app.command(epilog="Example: anomaly score transactions data/transactions_test.csv "
+                    "-o scores/transactions_test.scored.csv")
+def score(
+    model: ModelRef,
+    inputs: Annotated[list[Path], typer.Argument(help="CSV, Parquet or log file(s) to score.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Output file (.csv or .parquet); one input"
+                                                     " only.")] = None,
+    threshold: Annotated[OptFloat, typer.Option(help="Threshold for this run only.")] = None,
+    on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [the model's].")] = None,
+    show: Annotated[int, typer.Option(help="How many flagged rows to print.")] = 10,
+    workspace: Workspace = Path(),
+) -> None:
+    """Score files: anomaly_score, score_percentile, is_anomaly and top_features per item."""
+    from anomaly.jobs.score import score_file
+
+    if output is not None and len(inputs) > 1:
+        raise InputError("-o/--output takes one input file — leave it out to write "
+                         f"{workspace / 'scores'}/<input>.scored.csv for each")
+    check_choice("--on-bad-rows", on_bad_rows, BAD_ROWS)
+    targets = [output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
+               for path in inputs]
+    for i, target in enumerate(targets):
+        if target in targets[:i]:
+            raise InputError(f"{inputs[targets.index(target)]} and {inputs[i]} would both be "
+                             f"written to {target} — score them one at a time with -o")
+    detector = load(model, workspace)
+    for path, target in zip(inputs, targets, strict=True):
+        summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
+        echo(f"{path}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
+             f"({summary.anomaly_rate:.2%}) → {target}")
+        if summary.flagged is not None and show > 0:
+            echo(_table(summary.flagged.head(show)))
+
+
+def _table(frame: Any) -> str:
+    import pandas as pd
+
+    shown = frame.copy()
+    shown["anomaly_score"] = shown["anomaly_score"].map("{:.3g}".format)
+    shown["score_percentile"] = shown["score_percentile"].map("{:.3f}".format)
+    with pd.option_context("display.max_colwidth", 60, "display.width", 160):
+        return str(shown.drop(columns=["is_anomaly"]).to_string(index=False))
+
+
+@app.command(epilog="Example: anomaly evaluate transactions data/transactions_test.csv "
+                    "--label-col label --json")
+def evaluate(
+    model: ModelRef,
+    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet file.")],
+    label_col: Annotated[str, typer.Option(help="0/1 label column (1 = anomaly).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    workspace: Workspace = Path(),
+) -> None:
+    """ROC-AUC, PR-AUC, precision, recall and F1 at the bundle's threshold and at best F1."""
+    from anomaly.core.metrics import binary_report
+    from anomaly.core.thresholds import best_f1_threshold
+
+    detector = load(model, workspace)
+    frame, labels = labelled(detector, data, label_col)
+    rows = detector.row_scores(frame, str(data))
+    labels, scores = labels[rows.keep], rows.scores
+    report = binary_report(labels, scores, detector.threshold_)
+    result: dict[str, Any] = {"model": str(detector.bundle_path_), "data": str(data),
+                              "rows": len(labels), "anomalies": int(labels.sum()),
+                              "threshold": detector.threshold_, **report.as_dict()}
+    if 0 < labels.sum() < len(labels):
+        best, best_f1 = best_f1_threshold(scores, labels)
+        result["best_f1"] = {"threshold": best, "f1": best_f1}
+    extra, lines = detector.kind_metrics(frame[rows.keep], labels,
+                                         scores > detector.threshold_)
+    result.update(extra)
+    if as_json:
+        echo(json.dumps(result, indent=2))
+        return
+    echo(f"{data}: {len(labels):,} rows, {int(labels.sum()):,} labelled anomalies")
+    for key in ("roc_auc", "pr_auc"):
+        value = result[key]
+        echo(f"  {key:<10} {'n/a' if value is None else f'{value:.4f}'}")
+    echo(f"  at threshold {detector.threshold_:.4g}: precision {report.precision:.4f}  "
+         f"recall {report.recall:.4f}  F1 {report.f1:.4f}  "
+         f"(TP {report.tp}, FP {report.fp}, FN {report.fn}, TN {report.tn})")
+    if "best_f1" in result:
+        echo(f"  best F1 {result['best_f1']['f1']:.4f} at threshold "
+             f"{result['best_f1']['threshold']:.4g} (chosen with the labels: optimistic)")
+    for line in lines:
+        echo(line)
+
+
+def labelled(detector: Any, data: Path, label_col: str) -> tuple[Any, Any]:
+    """The file read as the model reads it, and its 0/1 labels (one per row)."""
+    from anomaly.core.labels import check_labels
+
+    frame = detector.read([data], str(data))
+    if label_col not in frame.columns:
+        raise InputError(f"{data}: label column {label_col!r} not found — columns: "
+                         f"{', '.join(map(str, frame.columns))}")
+    return frame, check_labels(frame[label_col], label_col, str(data)).astype(int)
+
+
+@app.command(epilog="Example: anomaly explain hdfs today.log --item blk_-1608999687919862906")
+def explain(
+    model: ModelRef,
+    data: Annotated[Path, typer.Argument(help="The file holding the item (CSV, Parquet, log).")],
+    item: Annotated[OptStr, typer.Option(
+        help="What to explain: an id value (or a row number when the model has no id column), "
+             "a timestamp (time series), a session key or window start (logs).")] = None,
+    session: Annotated[OptStr, typer.Option(help="Same as --item (for log sessions).")] = None,
+    max_lines: Annotated[int, typer.Option(help="Print at most this many raw lines.")] = 200,
+    workspace: Workspace = Path(),
+) -> None:
+    """Explain one item in its context: its score and the features behind it (and, for logs,
+    its raw lines)."""
+    key = item or session
+    if key is None:
+        raise InputError("give the item to explain: --item KEY (an id, a timestamp or a "
+                         "session key from the scored output)")
+    detector = load(model, workspace)
+    found = detector.find_item(data, key)
+    if len(found.frame) == 0:
+        raise InputError(f"{data}: no {detector.kind_.item} {key!r} — keys are in the first "
+                         "column of the scored output (`anomaly score`)")
+    why = detector.explain_item(found.frame, found.position)
+    percentile = float((detector.validation_scores_ < why.score).mean())
+    verdict = "ANOMALY" if why.score > detector.threshold_ else "normal"
+    echo(f"{detector.kind_.item} {key}: anomaly_score {why.score:.4g} (threshold "
+         f"{detector.threshold_:.4g}), percentile {percentile:.3f}, {verdict}")
+    echo("features by share of the error:")
+    for row in why.table.head(10).to_dict("records"):
+        detail = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in row.items() if k not in ("feature", "error_share"))
+        echo(f"  {row['error_share']:6.1%}  {row['feature']}  {detail}".rstrip())
+    if any(text for _, text in found.lines):
+        echo(f"raw lines ({min(len(found.lines), max_lines)} of {len(found.lines)}):")
+        for number, text in found.lines[:max_lines]:
+            echo(f"  {number:>8}: {text}")

@@ -1,0 +1,73 @@
+"""`anomaly threshold`: choose a new threshold by a named method and record it as a version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from anomaly.cli.app import ModelRef, OptFloat, OptStr, Workspace, app, echo, load
+from anomaly.errors import InputError
+
+METHOD_HELP = "quantile|contamination|sigma|mad|pot|f1|margin|manual"
+
+
+@app.command(epilog="Example: anomaly threshold transactions --method pot --risk 0.001 "
+                    "--why 'fewer alerts'")
+def threshold(
+    model: ModelRef,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)],
+    q: Annotated[OptFloat, typer.Option(help="quantile: share of validation normals below.")
+                 ] = None,
+    contamination: Annotated[OptFloat, typer.Option(help="contamination: share to flag.")
+                             ] = None,
+    k: Annotated[OptFloat, typer.Option(help="sigma/mad: multiplier.")] = None,
+    risk: Annotated[OptFloat, typer.Option(help="pot: target false-alarm probability.")] = None,
+    level: Annotated[OptFloat, typer.Option(help="pot: initial quantile of the tail fit.")
+                     ] = None,
+    margin: Annotated[OptFloat, typer.Option(help="margin: multiple of the largest validation "
+                                                  "score.")] = None,
+    value: Annotated[OptFloat, typer.Option(help="manual: the threshold itself.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data to score (contamination, f1).")] = None,
+    label_col: Annotated[OptStr, typer.Option(help="Label column in --data (f1).")] = None,
+    why: Annotated[str, typer.Option(help="Reason, kept in the threshold history.")] = "",
+    by: Annotated[OptStr, typer.Option(help="Who changes it [the logged-in user].")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, do not save.")] = False,
+    workspace: Workspace = Path(),
+) -> None:
+    """Choose a new threshold by a stated method and record it as a new threshold version."""
+    from anomaly.core.thresholds import choose_threshold, current_user
+
+    detector = load(model, workspace)
+    scores = labels = None
+    if data is not None:
+        scores, labels = _scores_and_labels(detector, data, label_col)
+    try:
+        choice = choose_threshold(method, detector.validation_scores_, q=q,
+                                  contamination=contamination, k=k, risk=risk, level=level,
+                                  margin=margin, value=value, scores=scores, labels=labels)
+    except ValueError as exc:
+        raise InputError(f"anomaly threshold --method {method}: {exc}") from None
+    old = detector.threshold_
+    flagged = float((detector.validation_scores_ > choice.value).mean())
+    echo(f"{choice.describe()} → threshold {choice.value:.6g} (was {old:.6g}); "
+         f"flags {flagged:.2%} of validation normals")
+    if dry_run:
+        return
+    detector.set_threshold(choice, by=by or current_user(), why=why)
+    detector.save_threshold()
+    echo(f"saved as threshold version {detector.threshold_info_['version']} in "
+         f"{detector.bundle_path_}")
+
+
+def _scores_and_labels(detector: Any, data: Path, label_col: str | None) -> tuple[Any, Any]:
+    """Scores of `--data` and, with `--label-col`, its labels (both in the file's row order)."""
+    from anomaly.cli.score import labelled
+
+    if label_col:
+        frame, labels = labelled(detector, data, label_col)
+    else:
+        frame, labels = detector.read([data], str(data)), None
+    rows = detector.row_scores(frame, str(data))
+    return rows.scores, None if labels is None else labels[rows.keep]

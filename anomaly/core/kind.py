@@ -1,0 +1,201 @@
+"""The `Kind` interface: what a data kind (tabular, time series, logs) does for the `Detector`.
+
+A kind turns its data into network inputs and scored items. Every step takes what it needs as
+arguments and returns what it made; nothing is left on an object for a later step. The
+`Detector` composes one kind with the steps every kind shares (training, thresholds, bundles).
+
+Training::
+
+    read → split → fit_features → inputs → network_spec → (train) → calibrate
+
+Scoring: `read_file` yields chunks, `score_stream` turns them into scored frames, `row_scores`
+scores a frame in its own row order (the scikit-learn methods), and `explain` takes one item
+*in its context*: a row, a timestamp with the window before it, a session with its lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from anomaly.config import Settings, TrainingConfig
+from anomaly.core.scoring import Scorer
+from anomaly.core.thresholds import ThresholdChoice
+
+
+def paths_of(data: Any) -> list[Path] | None:
+    """`data` as a list of file paths when it is a path or a list of paths, else None.
+
+    Example:
+        >>> paths_of("a.csv"), paths_of(["a.log", Path("b.log")]), paths_of([[1.0, 2.0]])
+        ([PosixPath('a.csv')], [PosixPath('a.log'), PosixPath('b.log')], None)
+    """
+    if isinstance(data, str | Path):
+        return [Path(data)]
+    if isinstance(data, list | tuple) and data and all(isinstance(p, str | Path) for p in data):
+        return [Path(p) for p in data]
+    return None
+
+
+class Features(Protocol):
+    """A fitted feature transform: which columns it reads and carries, and its JSON form."""
+
+    @property
+    def feature_columns(self) -> list[str]: ...  # what `top_features` and explanations name
+
+    @property
+    def carried_columns(self) -> list[str]: ...  # copied into the scored output (id, time…)
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Split:
+    """Normal data cut for training: rows to fit on, rows to validate on, and all of them."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    normal: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Model:
+    """What a trained detector knows, handed to a kind's scoring and explaining steps."""
+
+    settings: Settings
+    features: Any
+    network: nn.Module
+    scorer: Scorer
+    validation_scores: np.ndarray  # sorted: percentiles and threshold tuning
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The scorer fitted on validation normals, their sorted scores and the first threshold."""
+
+    scorer: Scorer
+    validation_scores: np.ndarray
+    threshold: ThresholdChoice
+    why: str
+
+
+@dataclass(frozen=True)
+class RowScores:
+    """Scores of a frame in its own row order: per kept row a score and error shares."""
+
+    scores: np.ndarray
+    shares: np.ndarray  # rows × features, each row sums to 1
+    keep: np.ndarray  # rows of the frame that were scored (bad rows may be skipped)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item found in a file by its key: the frame holding it, its row, its raw lines."""
+
+    frame: pd.DataFrame
+    position: int
+    lines: list[tuple[int, str]]  # (line number, text) for logs; empty for tables
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one item scores as it does: its score and a table with each feature's error share."""
+
+    score: float
+    table: pd.DataFrame  # columns "feature", "error_share" and what the kind can add
+
+
+class Kind(Protocol):
+    """One data kind. Implementations: `anomaly.kinds.tabular|timeseries|logs`."""
+
+    name: str
+    item: str  # what one score is for, in messages: "row", "timestamp", "session"
+    default_latent_weight: float  # weight of the latent distance in the score by default
+    partitionable: bool  # items are single rows: a file may be cut into parts scored apart
+
+    def read(self, data: Any, settings: Settings, source: str,
+             features: Any | None = None) -> pd.DataFrame:
+        """Training or scoring data as a frame (logs read files into sessions; once fitted,
+        `features` say how)."""
+        ...
+
+    def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
+        """Cut the normal rows into training and validation rows."""
+        ...
+
+    def fit_features(self, split: Split, settings: Settings, source: str) -> Features:
+        """Fit the feature transform (scaling on training rows only)."""
+        ...
+
+    def features_from_json(self, raw: dict[str, Any]) -> Features:
+        """Rebuild fitted features from bundle.json."""
+        ...
+
+    def inputs(self, features: Any, frame: pd.DataFrame, settings: Settings,
+               source: str) -> np.ndarray:
+        """Network inputs for training or validation (rows, or windows of rows)."""
+        ...
+
+    def network_spec(self, train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
+        """The allow-listed network class and its JSON arguments."""
+        ...
+
+    def training_config(self, cfg: TrainingConfig, n_train: int) -> TrainingConfig:
+        """The training settings for `n_train` training inputs (a kind may adapt them)."""
+        ...
+
+    def calibrate(self, features: Any, network: nn.Module, split: Split, train_x: np.ndarray,
+                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None
+                  ) -> Calibration:
+        """Fit the scorer on validation normals and choose the initial threshold."""
+        ...
+
+    def read_file(self, model: Model, path: Path, chunk_rows: int,
+                  block_bytes: int) -> Iterator[pd.DataFrame]:
+        """Chunks of a file to score, in order (bounded memory where the kind allows)."""
+        ...
+
+    def csv_numeric(self, model: Model) -> list[str]:
+        """Columns to parse as float64 straight from CSV (a speed hint)."""
+        ...
+
+    def score_stream(self, model: Model, chunks: Iterable[pd.DataFrame], source: str,
+                     policy: str, threshold: float, row_offset: int = 0
+                     ) -> Iterator[pd.DataFrame]:
+        """Scored frames (carried columns + the four score columns) for consecutive chunks."""
+        ...
+
+    def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
+                   policy: str) -> RowScores:
+        """Scores and error shares of `frame`'s items in its own row order."""
+        ...
+
+    def explain(self, model: Model, frame: pd.DataFrame, position: int) -> Explanation:
+        """The item at row `position` of `frame`, in its context: its score and per feature its
+        share of the error (and what the kind can say: value, reconstruction, count)."""
+        ...
+
+    def find(self, model: Model, path: Path, key: str) -> Item:
+        """The item named `key` in a file (an id, a timestamp, a session key), in context."""
+        ...
+
+    def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:
+        """bundle.json's input schema: each column with its role."""
+        ...
+
+    def metrics(self, model: Model, frame: pd.DataFrame, labels: np.ndarray,
+                flags: np.ndarray) -> tuple[dict[str, Any], list[str]]:
+        """Metrics of this kind beyond the binary report (labels and flags in `frame`'s row
+        order), as JSON values and as lines to print."""
+        ...
+
+    def summary(self, features: Any, train_x: np.ndarray, val_x: np.ndarray,
+                split: Split) -> dict[str, Any]:
+        """Training-summary counts: train/validation items (rows, windows or sessions)."""
+        ...
