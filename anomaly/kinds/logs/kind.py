@@ -19,11 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from anomaly.config import LogConfig, Settings, TrainingConfig
+from anomaly.config import LogConfig, Settings
 from anomaly.core.kind import (
-    Calibration,
     Explanation,
     Item,
     Model,
@@ -42,13 +40,7 @@ from anomaly.kinds.logs.parse import (
     sessions_from_events,
     sessions_from_lines,
 )
-from anomaly.kinds.tabular.kind import (
-    calibrate_rows,
-    dense_spec,
-    random_split,
-    score_inputs,
-    scored_rows,
-)
+from anomaly.kinds.rowwise import RowKind, score_inputs, scored_rows
 
 # Normal sessions score heavy-tailed (rare but normal templates): flag only beyond about one
 # normal session in 1,000. Chosen on HDFS by a 2-fold cross-fit (bench/hdfs.py): the rule
@@ -64,12 +56,13 @@ def reading_options(settings: Settings) -> LogOptions:
                        settings.data.label_col, c.max_line_length)
 
 
-class LogsKind:
+class LogsKind(RowKind):
     """Autoencoder over per-session template counts of logs (``kind="logs"``)."""
 
     name = "logs"
     item = "session"
     default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
+    default_quantile = DEFAULT_QUANTILE
     partitionable = False  # sessions span lines: a file is read whole
 
     def read(self, data: Any, settings: Settings, source: str,
@@ -91,9 +84,6 @@ class LogsKind:
                              "files (not a table) to score them")
         return sessions_from_events(data.astype(str), options, source)
 
-    def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
-        return random_split(frame, settings)
-
     def fit_features(self, split: Split, settings: Settings, source: str) -> LogFeatures:
         # Templates are learned from every normal session (train + validation) so that the
         # validation sessions hold no unknown template: "unknown" then means "never seen in
@@ -110,18 +100,6 @@ class LogsKind:
     def inputs(self, features: Any, frame: pd.DataFrame, settings: Settings,
                source: str) -> np.ndarray:
         return np.asarray(features.transform(frame))
-
-    def network_spec(self, train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
-        return dense_spec(train_x, settings)
-
-    def training_config(self, cfg: TrainingConfig, n_train: int) -> TrainingConfig:
-        return cfg
-
-    def calibrate(self, features: Any, network: nn.Module, split: Split, train_x: np.ndarray,
-                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None
-                  ) -> Calibration:
-        quantile = DEFAULT_QUANTILE if threshold_q is None else threshold_q
-        return calibrate_rows(features, network, train_x, val_x, latent_weight, quantile)
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:

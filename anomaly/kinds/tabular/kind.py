@@ -1,8 +1,4 @@
-"""Tabular data (transactions, any table): one score per row from a dense autoencoder.
-
-The row-wise steps here (dense network, calibration on validation rows, scoring rows) serve the
-logs kind too: a session of log lines is a row of template counts.
-"""
+"""Tabular data (transactions, any table): one score per row from a dense autoencoder."""
 
 from __future__ import annotations
 
@@ -13,11 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from anomaly.config import Settings, TrainingConfig
+from anomaly.config import Settings
 from anomaly.core.kind import (
-    Calibration,
     Explanation,
     Item,
     Model,
@@ -25,70 +19,16 @@ from anomaly.core.kind import (
     Split,
     paths_of,
 )
-from anomaly.core.scoring import Scorer, fold_inputs, run_network, scored_frame
-from anomaly.core.thresholds import choose_threshold
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
+from anomaly.kinds.rowwise import RowKind, score_inputs, scored_rows
 from anomaly.kinds.tabular.features import TabularFeatures
-from anomaly.nn.dense import default_hidden
 
 DEFAULT_QUANTILE = 0.995  # initial threshold: this quantile of validation scores
 DEFAULT_LATENT_WEIGHT = 2.0  # bench/tabular_accuracy.py: the latent distance pays on tables
 
 
-# ----------------------------------------------------------- row-wise steps (tabular, logs)
-def random_split(frame: pd.DataFrame, settings: Settings) -> Split:
-    """Seeded random train/validation split of the normal rows."""
-    order = np.random.default_rng(settings.training.seed).permutation(len(frame))
-    n_val = max(2, round(settings.training.val_fraction * len(frame)))
-    return Split(frame.iloc[order[n_val:]], frame.iloc[order[:n_val]], frame)
-
-
-def dense_spec(train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
-    """A `DenseAutoencoder` sized from the number of inputs unless `hidden` is given."""
-    n_inputs = int(train_x.shape[1])
-    m = settings.model
-    return "DenseAutoencoder", {
-        "n_inputs": n_inputs, "hidden": list(m.hidden or default_hidden(n_inputs)),
-        "activation": m.activation, "dropout": m.dropout, "norm": m.norm,
-        "residual": m.residual}
-
-
-def feature_errors(network: nn.Module, features: Any, inputs: np.ndarray, want_codes: bool
-                   ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Squared reconstruction error per row and user feature (+ the codes when asked)."""
-    errors, codes = run_network(network, inputs, want_codes=want_codes)
-    return fold_inputs(errors, features.input_sources, features.feature_columns), codes
-
-
-def calibrate_rows(features: Any, network: nn.Module, train_x: np.ndarray, val_x: np.ndarray,
-                   latent_weight: float, quantile: float) -> Calibration:
-    """Fit the scorer on validation rows; the initial threshold is a quantile of their scores."""
-    val_err, val_codes = feature_errors(network, features, val_x, want_codes=latent_weight > 0)
-    train_codes = (feature_errors(network, features, train_x, want_codes=True)[1]
-                   if latent_weight > 0 else None)
-    scorer = Scorer.fit(features.feature_columns, val_err, train_codes, val_codes, latent_weight)
-    validation = np.sort(scorer.score(val_err, val_codes)[0])
-    return Calibration(scorer, validation, choose_threshold("quantile", validation, q=quantile),
-                       "initial threshold")
-
-
-def score_inputs(model: Model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and error shares of network inputs, one per row."""
-    errors, codes = feature_errors(model.network, model.features, inputs,
-                                   want_codes=model.scorer.uses_codes)
-    return model.scorer.score(errors, codes)
-
-
-def scored_rows(model: Model, frame: pd.DataFrame, rows: RowScores,
-                threshold: float) -> pd.DataFrame:
-    """The scored output of row-wise kinds: carried columns of the kept rows + score columns."""
-    carried = [c for c in model.features.carried_columns if c in frame.columns]
-    return scored_frame(frame.loc[rows.keep, carried], rows.scores, rows.shares,
-                        model.validation_scores, model.features.feature_columns, threshold)
-
-
-class TabularKind:
+class TabularKind(RowKind):
     """Rows of a table: numeric columns scaled, categories one-hot, each row scored alone.
 
     Example:
@@ -103,14 +43,12 @@ class TabularKind:
     name = "tabular"
     item = "row"
     default_latent_weight = DEFAULT_LATENT_WEIGHT
+    default_quantile = DEFAULT_QUANTILE
     partitionable = True
 
     def read(self, data: Any, settings: Settings, source: str,
              features: Any | None = None) -> pd.DataFrame:
         return read_tables(data)
-
-    def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
-        return random_split(frame, settings)
 
     def fit_features(self, split: Split, settings: Settings, source: str) -> TabularFeatures:
         return TabularFeatures().fit(split.train, settings.data, source)
@@ -122,18 +60,6 @@ class TabularKind:
                source: str) -> np.ndarray:
         inputs, _ = features.transform(frame, source, settings.data.on_bad_rows)
         return np.asarray(inputs)
-
-    def network_spec(self, train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
-        return dense_spec(train_x, settings)
-
-    def training_config(self, cfg: TrainingConfig, n_train: int) -> TrainingConfig:
-        return cfg
-
-    def calibrate(self, features: Any, network: nn.Module, split: Split, train_x: np.ndarray,
-                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None
-                  ) -> Calibration:
-        quantile = DEFAULT_QUANTILE if threshold_q is None else threshold_q
-        return calibrate_rows(features, network, train_x, val_x, latent_weight, quantile)
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
