@@ -36,7 +36,7 @@ class TabularKind(RowKind):
         >>> rng = np.random.default_rng(0)
         >>> df = pd.DataFrame(rng.normal(size=(300, 3)), columns=list("abc"))
         >>> det = Detector(max_epochs=2).fit(df)
-        >>> det.explain_item(df, 0).columns.tolist()
+        >>> det.explain_item(df, 0).table.columns.tolist()
         ['feature', 'value', 'reconstruction', 'error_share']
     """
 
