@@ -14,10 +14,10 @@ from conftest import make_tabular
 
 pytest.importorskip("dask.distributed", reason="the optional dask extra is not installed")
 
+from anomaly import load_detector
 from anomaly.errors import InputError
 from anomaly.jobs.batch import LocalEngine
 from anomaly.jobs.dask_engine import DaskEngine, dask_engine, plan_partitions
-from anomaly import load_detector
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,17 @@ def test_dask_engine_reports_bad_rows_like_the_local_engine(detector: Any, engin
     assert messages[0] == messages[1]
     assert "column 'c' row 1,778: 'bad' is not a number" in messages[0]
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(("kind", "name"), [("timeseries", "timeseries_test.csv"),
+                                            ("logs", "logs_test.log")])
+def test_dask_engine_scores_windowed_and_session_kinds_whole(
+        engine: DaskEngine, tmp_path: Path, kind: str, name: str) -> None:
+    """Windows and sessions span rows: each file is one task, scored as the local engine does."""
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "v1"
+    det = load_detector(kind, fixtures / "workspace" / "models")
+    local = LocalEngine().score(det, fixtures / name, tmp_path / "local.csv", None, None)
+    dask = engine.score(det, fixtures / name, tmp_path / "dask.csv", None, None)
+    assert (dask.rows, dask.anomalies) == (local.rows, local.anomalies) and local.rows > 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dask.csv"),
+                                  pd.read_csv(tmp_path / "local.csv"))
