@@ -91,6 +91,13 @@ def test_scores_explain_and_invariants(fitted: Detector, test_frame: pd.DataFram
     assert scored["score_percentile"].between(0, 1).all()
 
 
+def test_explain_item_matches_the_row_score(fitted: Detector, test_frame: pd.DataFrame) -> None:
+    why = fitted.explain_item(test_frame, 5)
+    assert why.score == pytest.approx(fitted.anomaly_scores(test_frame)[5], rel=1e-5)
+    assert why.table.columns.tolist() == ["feature", "value", "reconstruction", "error_share"]
+    assert why.table["error_share"].sum() == pytest.approx(1.0)
+
+
 def test_quality_floor_on_separable_data(fitted: Detector, test_frame: pd.DataFrame) -> None:
     """Anomalies break the a/b correlation; the detector must rank them high."""
     scores = fitted.anomaly_scores(test_frame)

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
+from anomaly import Detector, load_detector
 from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError
 from anomaly.jobs.score import score_file
-from anomaly import load_detector
-from anomaly import Detector
 from anomaly.kinds.timeseries.features import TimeseriesFeatures, group_codes
 from tests.conftest import run_cli
 
@@ -133,6 +132,19 @@ def test_spike_is_flagged_and_named(fitted: Detector) -> None:
                                              -1, 1)).all()
 
 
+def test_explain_item_judges_a_timestamp_in_its_window(fitted: Detector) -> None:
+    """The drill-down of one timestamp uses the rows around it and gives its full-file score."""
+    test = make_series(300, seed=5, start=2000).sample(frac=1.0, random_state=1)  # unsorted
+    spike = int(np.flatnonzero(test["t"].to_numpy() == 2150.0)[0])
+    test.iloc[spike, test.columns.get_loc("b")] += 4.0
+    whole = fitted.row_scores(test)
+    for position in (spike, int(np.argmin(test["t"].to_numpy())), 7):
+        why = fitted.explain_item(test, position)
+        assert why.score == pytest.approx(whole.scores[position], rel=1e-5)
+        assert why.table["error_share"].sum() == pytest.approx(1.0)
+    assert fitted.explain_item(test, spike).table["feature"].iloc[0] == "b"
+
+
 def test_chunked_scoring_equals_whole_file(fitted: Detector, tmp_path: Path) -> None:
     test = make_series(400, seed=6, start=3000)
     test.loc[100, "a"] -= 3.0
@@ -180,6 +192,17 @@ def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
     assert result.returncode == 0, result.stderr
     scored = pd.read_csv(cli_model / "scores" / "pump.scored.csv")
     assert len(scored) == 600 and set(scored["machine"]) == {"m1", "m2"}
+
+
+def test_cli_explains_a_timestamp(cli_model: Path) -> None:
+    result = run_cli("explain", "pump", str(cli_model / "pump.csv"), "--item", "120",
+                     "--workspace", str(cli_model), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("timestamp 120: anomaly_score ")
+    assert "features by share of the error:" in result.stdout
+    missing = run_cli("explain", "pump", str(cli_model / "pump.csv"), "--item", "99999",
+                      "--workspace", str(cli_model), env=ONE_THREAD)
+    assert missing.returncode == 2 and "no row with t=99999" in missing.stderr
 
 
 def test_evaluate_prints_timeseries_metrics(cli_model: Path) -> None:

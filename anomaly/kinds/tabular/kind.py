@@ -148,7 +148,11 @@ def find_row(frame: pd.DataFrame, columns: tuple[str, ...], key: str, source: st
         if column not in frame.columns:
             raise InputError(f"{source}: no column {column!r} — choose the file the model "
                              "scores")
-        hits = np.flatnonzero(frame[column].astype(str).to_numpy() == key)
+        values = frame[column]
+        hits = np.flatnonzero(values.astype(str).to_numpy() == key)
+        if not len(hits) and pd.api.types.is_numeric_dtype(values):
+            number = pd.to_numeric(pd.Series([key]), errors="coerce").iloc[0]
+            hits = np.flatnonzero(values.to_numpy() == number)  # "1005" finds 1005.0
         if not len(hits):
             raise InputError(f"{source}: no row with {column}={key} — keys are in the "
                              f"{column!r} column of the scored output")
