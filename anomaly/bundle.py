@@ -21,7 +21,6 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from anomaly.clock import now
 from anomaly.errors import BundleError
 from anomaly.io import apply_umask, write_text
 
@@ -43,11 +43,6 @@ HISTORY_FILE = "history.csv"
 VALIDATION_FILE = "validation_scores.csv"
 VERSION_DIR = re.compile(r"^v(\d+)$")
 NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def now() -> str:
-    """UTC timestamp in ISO format (seconds)."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

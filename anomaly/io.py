@@ -49,12 +49,24 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def check_readable(path: Path) -> None:
-    """Raise `InputError` if `path` is missing, a folder, empty or binary (for a CSV)."""
+def check_file(path: Path, what: str = "a data file — pass a CSV or Parquet file") -> None:
+    """Raise `InputError` if `path` is missing or a folder; `what` says what it should be.
+
+    Example:
+        >>> check_file(Path("no-such.log"), "a log file — pass log files")
+        Traceback (most recent call last):
+        ...
+        anomaly.errors.InputError: no-such.log: file not found — check the path
+    """
     if not path.exists():
         raise InputError(f"{path}: file not found — check the path")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a data file — pass a CSV or Parquet file")
+        raise InputError(f"{path}: is a folder, not {what}")
+
+
+def check_readable(path: Path) -> None:
+    """Raise `InputError` if `path` is missing, a folder, empty or binary (for a CSV)."""
+    check_file(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty — pass a CSV with a header row and data rows")
     if is_parquet(path):
@@ -124,8 +136,7 @@ def read_table(path: Path | str) -> pd.DataFrame:
         else:
             table = pacsv.read_csv(path, read_options=_csv_read_options(), convert_options=_CONVERT)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise InputError(f"{path}: cannot be read as {'Parquet' if is_parquet(path) else 'CSV'}"
-                         f" ({_first_line(exc)}) — check the file's format") from exc
+        raise read_error(path, exc) from exc
     return _check_shape(table.to_pandas(), path)
 
 
@@ -146,8 +157,7 @@ def read_table_bytes(data: bytes, name: str) -> pd.DataFrame:
             _check_text(data[:SNIFF_BYTES], path)
             table = pacsv.read_csv(pa.BufferReader(data), convert_options=_CONVERT)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise InputError(f"{name}: cannot be read as {'Parquet' if is_parquet(path) else 'CSV'}"
-                         f" ({_first_line(exc)}) — check the file's format") from exc
+        raise read_error(path, exc) from exc
     return _check_shape(table.to_pandas(), path)
 
 
@@ -245,8 +255,19 @@ def _iter_parquet(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for batch in pq.ParquetFile(path).iter_batches(chunk_rows):
             yield batch.to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise InputError(f"{path}: cannot be read as Parquet ({_first_line(exc)}) — check the "
-                         "file's format") from exc
+        raise read_error(path, exc) from exc
+
+
+def read_error(path: Path, exc: BaseException) -> InputError:
+    """The `InputError` for a CSV or Parquet file (by its name) that a reader failed on.
+
+    Example:
+        >>> print(read_error(Path("x.parquet"), OSError("bad magic bytes\\nmore")))
+        x.parquet: cannot be read as Parquet (bad magic bytes) — check the file's format
+    """
+    kind = "Parquet" if is_parquet(path) else "CSV"
+    return InputError(f"{path}: cannot be read as {kind} ({_first_line(exc)}) — check the file's "
+                      "format")
 
 
 def _first_line(exc: BaseException) -> str:

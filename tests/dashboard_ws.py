@@ -16,19 +16,10 @@ from conftest import make_tabular
 
 from anomaly.bundle import sha256_file
 from anomaly.core.detector import Detector
+from anomaly.jobs.ledger import SCHEMA
 from anomaly.jobs.score import score_file
 
-LEDGER_DDL = """
-CREATE TABLE runs(run_id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT NULL, model TEXT,
-     model_version INTEGER, threshold_version INTEGER, inbox TEXT, outbox TEXT, engine TEXT,
-     status TEXT, files_ok INTEGER, files_failed INTEGER, files_skipped INTEGER, rows INTEGER,
-     anomalies INTEGER);
-CREATE TABLE files(id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, input_path TEXT,
-      input_sha256 TEXT, model TEXT, model_version INTEGER, threshold_version INTEGER,
-      threshold REAL, status TEXT, error TEXT NULL, rows INTEGER, anomalies INTEGER,
-      anomaly_rate REAL, score_p50 REAL, score_p90 REAL, score_p99 REAL, score_max REAL,
-      started_at TEXT, finished_at TEXT, seconds REAL, output_path TEXT NULL);
-"""
+LEDGER_DDL = SCHEMA  # the real runs.db schema, so these tests follow any change to it
 EPOCHS = 6
 FAILED_ERROR = "inbox/bad.csv: column 'b' row 3: 'abc' is not a number — fix the value"
 
@@ -76,14 +67,15 @@ def write_ledger(path: Path, validation: np.ndarray, shift: float = 1.0) -> None
                      "3,1,0,300,4)")
         for i in range(3):
             conn.execute(
-                "INSERT INTO files(run_id,input_path,model,model_version,threshold_version,"
-                "threshold,status,rows,anomalies,anomaly_rate,score_p50,score_p90,score_p99,"
-                "score_max,started_at,finished_at,seconds,output_path) VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                ("r1", f"inbox/part{i}.csv", "toy", 1, 1, float(q[2]), "ok", 100, 1 + i,
-                 (1 + i) / 100, *map(float, q), f"2024-03-01T10:0{i}:00+00:00",
+                "INSERT INTO files(run_id,input_path,input_sha256,model,model_version,"
+                "threshold_version,threshold,status,rows,anomalies,anomaly_rate,score_p50,"
+                "score_p90,score_p99,score_max,started_at,finished_at,seconds,output_path) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                ("r1", f"inbox/part{i}.csv", f"{i}" * 64, "toy", 1, 1, float(q[2]), "ok", 100,
+                 1 + i, (1 + i) / 100, *map(float, q), f"2024-03-01T10:0{i}:00+00:00",
                  f"2024-03-01T10:0{i}:30+00:00", 0.5, f"outbox/part{i}.scored.csv"))
         conn.execute(
-            "INSERT INTO files(run_id,input_path,model,model_version,threshold_version,status,"
-            "error,rows,anomalies,started_at) VALUES ('r1','inbox/bad.csv','toy',1,1,'failed',"
-            "?,0,0,'2024-03-01T10:05:00+00:00')", (FAILED_ERROR,))
+            "INSERT INTO files(run_id,input_path,input_sha256,model,model_version,"
+            "threshold_version,status,error,rows,anomalies,started_at) VALUES ('r1',"
+            "'inbox/bad.csv',?,'toy',1,1,'failed',?,0,0,'2024-03-01T10:05:00+00:00')",
+            ("9" * 64, FAILED_ERROR))

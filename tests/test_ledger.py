@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 from batchkit import cli
 
+from anomaly.clock import now
 from anomaly.errors import InputError
-from anomaly.jobs.ledger import FileRecord, Ledger, connect_readonly, list_runs, now, parse_since
+from anomaly.jobs.ledger import (
+    TIMESPEC,
+    FileRecord,
+    Ledger,
+    connect_readonly,
+    list_runs,
+    parse_since,
+)
 
 RUNS = ["run_id", "started_at", "finished_at", "model", "model_version", "threshold_version",
         "inbox", "outbox", "engine", "status", "files_ok", "files_failed", "files_skipped",
@@ -24,7 +32,7 @@ FILES = ["id", "run_id", "input_path", "input_sha256", "model", "model_version",
 def record(status: str, name: str = "a.csv", rows: int = 10, anomalies: int = 2) -> FileRecord:
     return FileRecord(input_path=f"/in/{name}", input_sha256="ab" * 32, model="toy",
                       model_version=1, threshold_version=1, threshold=2.5, status=status,
-                      started_at=now(), finished_at=now(), seconds=0.1, rows=rows,
+                      started_at=now(TIMESPEC), finished_at=now(TIMESPEC), seconds=0.1, rows=rows,
                       anomalies=anomalies, anomaly_rate=anomalies / rows if rows else None,
                       score_p50=1.0,
                       score_p90=2.0, score_p99=3.0, score_max=4.0,
@@ -70,7 +78,7 @@ def test_each_file_is_committed_at_once_and_dead_runs_become_interrupted(tmp_pat
 def test_parse_since() -> None:
     assert parse_since("2026-11-28") == "2026-11-28T00:00:00.000+00:00"
     assert parse_since("2026-11-28T06:00+02:00") == "2026-11-28T04:00:00.000+00:00"
-    assert parse_since("24h") < parse_since("1h") < now()
+    assert parse_since("24h") < parse_since("1h") < now(TIMESPEC)
     with pytest.raises(InputError, match="--since 'yesterday'"):
         parse_since("yesterday")
 

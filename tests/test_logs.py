@@ -187,16 +187,17 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
 
 
 def test_options_and_windows(tmp_path: Path) -> None:
-    assert log_options(window="5m").window == 300 and log_options(window="2h").window == 7200
-    with pytest.raises(InputError, match="--window 'soon'"):
-        log_options(window="soon")
+    assert log_options(session_window="5m").window == 300
+    assert log_options(session_window="2h").window == 7200
+    with pytest.raises(InputError, match="--session-window 'soon'"):
+        log_options(session_window="soon")
     with pytest.raises(InputError, match="exactly one of --session-regex"):
         log_options()
     with pytest.raises(InputError, match="not a valid regular expression"):
         log_options(session_regex="blk_(")
     path = tmp_path / "w.log.gz"
     make_log(path, 30, seed=4)  # 30 sessions 7 s apart = 210 s of lines
-    frame, fmt = read_sessions([path], log_options(window="1m"))
+    frame, fmt = read_sessions([path], log_options(session_window="1m"))
     assert fmt == "iso" and frame.columns[0] == "window"
     assert frame["window"].tolist()[:2] == ["2024-01-01T00:00:00", "2024-01-01T00:01:00"]
     assert frame["n_lines"].sum() == sum(len(items) for items in frame["_items"])

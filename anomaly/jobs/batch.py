@@ -29,9 +29,10 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from anomaly.bundle import sha256_file
+from anomaly.clock import now
 from anomaly.errors import AnomalyError, InputError, LockedError
 from anomaly.io import write_text
-from anomaly.jobs.ledger import FileRecord, Ledger, now
+from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
 from anomaly.jobs.score import ScoreSummary, score_file
 
 log = logging.getLogger("anomaly")
@@ -112,7 +113,7 @@ def inbox_lock(inbox: Path) -> Iterator[Path]:
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} since {now()}")
+        handle.write(f"pid {os.getpid()} since {now(TIMESPEC)}")
         handle.flush()
         yield path
     finally:
@@ -149,8 +150,8 @@ def quarantine(path: Path, error: str, folder: Path) -> Path:
     target = folder / path.name
     if target.exists():
         target = folder / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}{path.suffix}"
-    write_text(f"{path} could not be scored at {now()}:\n{error}\n\nFix the file and drop it "
-               "into the inbox again.\n", target.with_name(target.name + ".error.txt"))
+    write_text(f"{path} could not be scored at {now(TIMESPEC)}:\n{error}\n\nFix the file and "
+               "drop it into the inbox again.\n", target.with_name(target.name + ".error.txt"))
     path.replace(target)
     return target
 
@@ -192,7 +193,7 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
 def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: BatchOptions,
               engine: Engine, result: BatchResult, key: dict[str, Any],
               echo: Callable[[str], None]) -> None:
-    started, clock = now(), time.perf_counter()
+    started, clock = now(TIMESPEC), time.perf_counter()
     record = {"input_path": str(path.resolve()), "started_at": started, **key}
     try:
         digest = sha256_file(path)
@@ -202,7 +203,7 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
     if ledger.done(digest, key["model"], key["model_version"], key["threshold_version"]):
         result.skipped += 1
         ledger.record_file(result.run_id, FileRecord(
-            **record, input_sha256=digest, status="skipped", finished_at=now(),
+            **record, input_sha256=digest, status="skipped", finished_at=now(TIMESPEC),
             seconds=round(time.perf_counter() - clock, 3)))
         return None
     try:
@@ -211,13 +212,13 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
         return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
     except Exception as exc:
         ledger.record_file(result.run_id, FileRecord(
-            **record, input_sha256=digest, status="failed", finished_at=now(),
+            **record, input_sha256=digest, status="failed", finished_at=now(TIMESPEC),
             seconds=round(time.perf_counter() - clock, 3),
             error=f"internal error: {type(exc).__name__}: {exc}"))
         raise
     q = summary.quantiles
     ledger.record_file(result.run_id, FileRecord(
-        **record, input_sha256=digest, status="ok", finished_at=now(),
+        **record, input_sha256=digest, status="ok", finished_at=now(TIMESPEC),
         seconds=round(time.perf_counter() - clock, 3), rows=summary.rows,
         anomalies=summary.anomalies, anomaly_rate=summary.anomaly_rate,
         score_p50=q.get("p50"), score_p90=q.get("p90"), score_p99=q.get("p99"),
@@ -238,7 +239,7 @@ def _failed(path: Path, exc: BaseException, ledger: Ledger, options: BatchOption
     with contextlib.suppress(OSError):
         moved = quarantine(path, message, options.quarantine_dir)
     ledger.record_file(result.run_id, FileRecord(
-        **record, input_sha256=digest, status="failed", finished_at=now(),
+        **record, input_sha256=digest, status="failed", finished_at=now(TIMESPEC),
         seconds=round(time.perf_counter() - clock, 3), error=message,
         output_path=None))
     result.failed += 1

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import uuid
 from dataclasses import asdict, dataclass
@@ -21,11 +20,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from anomaly.clock import now, parse_duration
 from anomaly.errors import InputError
 
 LEDGER_FILE = "runs.db"
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 FILE_STATUSES = ("ok", "failed", "skipped")
+# runs.db orders rows by their time text, so every stamp in it has this one precision:
+# write them with `anomaly.clock.now(TIMESPEC)`.
+TIMESPEC = "milliseconds"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,11 +54,6 @@ CREATE INDEX IF NOT EXISTS files_done
 CREATE INDEX IF NOT EXISTS files_run ON files (run_id);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
-
-
-def now() -> str:
-    """UTC time in ISO format, to the millisecond (sortable as text)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -116,7 +114,8 @@ class Ledger:
             self.db.execute(
                 "INSERT INTO runs (run_id, started_at, model, model_version, threshold_version,"
                 " inbox, outbox, engine, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
-                (run_id, now(), model, model_version, threshold_version, inbox, outbox, engine))
+                (run_id, now(TIMESPEC), model, model_version, threshold_version, inbox, outbox,
+                 engine))
         return run_id
 
     def interrupt_stale(self, inbox: str) -> list[str]:
@@ -126,7 +125,7 @@ class Ledger:
                 "SELECT run_id FROM runs WHERE status = 'running' AND inbox = ?", (inbox,))]
             self.db.executemany(
                 "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ?",
-                [(now(), run_id) for run_id in stale])
+                [(now(TIMESPEC), run_id) for run_id in stale])
         return stale
 
     def finish_run(self, run_id: str) -> str:
@@ -136,7 +135,7 @@ class Ledger:
                                      (run_id,)).fetchone()[0]
             status = "failed" if failed else "ok"
             self.db.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                            (status, now(), run_id))
+                            (status, now(TIMESPEC), run_id))
         return status
 
     # ---------------------------------------------------------------- files
@@ -210,21 +209,26 @@ def list_files(workspace: Path, run_id: str) -> list[dict[str, Any]]:
         db.close()
 
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_since(text: str) -> str:
-    """`--since` as an ISO UTC time: '24h', '7d', '30m', or a date/time like '2026-11-28'."""
-    match = _RELATIVE.match(text.strip().lower())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-        return (datetime.now(UTC) - delta).isoformat(timespec="milliseconds")
+    """`--since` as an ISO UTC time: a duration back from now, or a date/time.
+
+    Durations are those of `anomaly.clock.parse_duration` ('30m', '24h', '7d'); a date/time
+    without a zone is taken as UTC.
+
+    Example:
+        >>> parse_since("2026-11-28")
+        '2026-11-28T00:00:00.000+00:00'
+        >>> parse_since("2026-11-28T06:00+02:00")
+        '2026-11-28T04:00:00.000+00:00'
+    """
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InputError(f"--since {text!r}: give a duration like 24h, 7d, 30m or a date/time "
-                         "like 2026-11-28 or 2026-11-28T06:00") from None
+        try:
+            moment = datetime.now(UTC) - timedelta(seconds=parse_duration(text, "--since"))
+        except InputError:
+            raise InputError(f"--since {text!r}: give a duration like 24h, 7d, 30m or a "
+                             "date/time like 2026-11-28 or 2026-11-28T06:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return moment.astimezone(UTC).isoformat(timespec=TIMESPEC)

@@ -7,7 +7,6 @@ cron or a systemd timer can run the same command without `--every` (README).
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
@@ -15,23 +14,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from anomaly.errors import InputError
-
-_EVERY = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from anomaly.clock import parse_duration
 
 
 def parse_every(text: str) -> float:
-    """Seconds in '30s', '10m', '1h', '1d' (a bare number means seconds).
+    """Seconds in `--every` ('30s', '10m', '1h', '1d'; see `anomaly.clock.parse_duration`).
 
     Example:
         >>> parse_every("10m")
         600.0
     """
-    match = _EVERY.match(text.strip().lower())
-    if not match or float(match.group(1)) <= 0:
-        raise InputError(f"--every {text!r}: give a positive duration like 30s, 10m, 1h or 1d")
-    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    return parse_duration(text, "--every")
 
 
 class Stopper:

@@ -55,6 +55,19 @@ class Block(nn.Module):
         return out
 
 
+def _stack(widths: list[int], activation: str, norm: str, dropout: float,
+           residual: bool) -> nn.Sequential:
+    """A `Block` between each pair of consecutive widths, a plain `nn.Linear` for the last pair.
+
+    Example:
+        >>> [type(m).__name__ for m in _stack([8, 6, 4], "relu", "none", 0.0, False)]
+        ['Block', 'Linear']
+    """
+    layers: list[nn.Module] = [Block(a, b, activation, norm, dropout, residual)
+                               for a, b in itertools.pairwise(widths[:-1])]
+    return nn.Sequential(*layers, nn.Linear(widths[-2], widths[-1]))
+
+
 class DenseAutoencoder(nn.Module):
     """Mirror-symmetric dense autoencoder.
 
@@ -80,19 +93,8 @@ class DenseAutoencoder(nn.Module):
             raise ValueError("hidden needs at least one width (the code size)")
         self.n_inputs = n_inputs
         widths = [n_inputs, *hidden]
-        enc: list[nn.Module] = []
-        for i, (a, b) in enumerate(itertools.pairwise(widths)):
-            last = i == len(widths) - 2
-            enc.append(nn.Linear(a, b) if last else
-                       Block(a, b, activation, norm, dropout, residual))
-        self.encoder = nn.Sequential(*enc)
-        back = widths[::-1]
-        dec: list[nn.Module] = []
-        for i, (a, b) in enumerate(itertools.pairwise(back)):
-            last = i == len(back) - 2
-            dec.append(nn.Linear(a, b) if last else
-                       Block(a, b, activation, norm, dropout, residual))
-        self.decoder = nn.Sequential(*dec)
+        self.encoder = _stack(widths, activation, norm, dropout, residual)
+        self.decoder = _stack(widths[::-1], activation, norm, dropout, residual)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code (latent vector) of each row."""

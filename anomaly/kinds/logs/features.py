@@ -25,7 +25,8 @@ from drain3.drain import Drain, LogCluster
 from drain3.masking import LogMasker, MaskingInstruction
 
 from anomaly.errors import InputError
-from anomaly.kinds.logs.parse import ITEMS, LogOptions
+from anomaly.kinds.logs.options import LogOptions
+from anomaly.kinds.logs.sessions import ITEMS
 
 WEIGHTINGS = ("raw", "log", "tfidf")
 LENGTH = "session length"

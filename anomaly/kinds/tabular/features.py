@@ -168,27 +168,26 @@ class TabularFeatures:
                                                          counts.index[:max_categories]]))
 
     # -------------------------------------------------------------- transform
+    def _inputs(self) -> list[tuple[str, str]]:
+        """(input name, source column) per network input, in the order of the network's inputs."""
+        pairs: list[tuple[str, str]] = []
+        for num in self.numeric:
+            pairs.append((num.name, num.name))
+            if num.missing_flag:
+                pairs.append((f"{num.name}:missing", num.name))
+        for cat in self.categorical:
+            pairs.extend((f"{cat.name}={c}", cat.name) for c in [*cat.categories, UNKNOWN])
+        return pairs
+
     @property
     def input_names(self) -> list[str]:
         """One name per network input, e.g. ``amount``, ``amount:missing``, ``country=FR``."""
-        names: list[str] = []
-        for num in self.numeric:
-            names.append(num.name)
-            if num.missing_flag:
-                names.append(f"{num.name}:missing")
-        for cat in self.categorical:
-            names.extend(f"{cat.name}={c}" for c in [*cat.categories, UNKNOWN])
-        return names
+        return [name for name, _ in self._inputs()]
 
     @property
     def input_sources(self) -> list[str]:
         """The user column each network input comes from (same order as `input_names`)."""
-        sources: list[str] = []
-        for num in self.numeric:
-            sources.extend([num.name] * (2 if num.missing_flag else 1))
-        for cat in self.categorical:
-            sources.extend([cat.name] * (len(cat.categories) + 1))
-        return sources
+        return [source for _, source in self._inputs()]
 
     @property
     def carried_columns(self) -> list[str]:
