@@ -80,7 +80,7 @@ def main() -> int:
     import pandas as pd
     from playwright.sync_api import expect, sync_playwright
 
-    from anomaly import dashboard_data as dd
+    from anomaly.analysis.scored import slider_spec
     from anomaly.core.detector import Detector
 
     expect.set_options(timeout=120_000)
@@ -92,7 +92,7 @@ def main() -> int:
         detector = Detector.load(ws / "models" / "transactions" / "v1")
         scores = pd.read_csv(ws / "scores" / "big.scored.csv", usecols=["anomaly_score"])[
             "anomaly_score"].to_numpy()
-        spec = dd.slider_spec(detector.validation_scores_, scores, detector.threshold_)
+        spec = slider_spec(detector.validation_scores_, scores, detector.threshold_)
         empty_app = Path(tmp) / "empty.py"
         empty_app.write_text(EMPTY_APP)
         metric = ('[data-testid="stMetric"]:has-text("Flagged at this threshold") '

@@ -1,7 +1,7 @@
 """The `anomaly` dashboard: `anomaly dashboard --workspace DIR` (or `streamlit run` this file).
 
 The workspace comes from the ANOMALY_WORKSPACE environment variable (the CLI sets it), else the
-current folder. Pages are thin: the logic lives in `anomaly.dashboard_data` and `anomaly.insights`.
+current folder. Pages are thin: what they compute lives in `anomaly.analysis` (no Streamlit there).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Altair charts of the dashboard. Inputs are already reduced (binned / downsampled) frames.
 
 Functions return Altair chart objects (typed Any: Altair's own annotations are loose).
+
+Time axes are UTC scales labelled on a 24-hour clock, with dates once the data spans more than
+a day (`anomaly.analysis.timeline.time_axis`): the browser's time zone and locale change nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +13,38 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from anomaly.analysis.timeline import TOOLTIP_FORMAT, time_axis
+
 THRESHOLD_COLOR = "#d62728"
+
+
+def _utc(times: pd.Series) -> pd.Series:
+    """Times as tz-aware UTC (naive times are UTC already: `anomaly.analysis.timeline`)."""
+    stamps = pd.to_datetime(times)
+    return stamps.dt.tz_convert("UTC") if stamps.dt.tz is not None else stamps.dt.tz_localize("UTC")
+
+
+def _time_x(field: str, title: str, times: pd.Series) -> Any:
+    """An x encoding for `field` on a UTC time axis labelled for the range of `times`."""
+    axis = time_axis(times)
+    scale = (alt.Scale(type="utc") if axis.domain_ms is None
+             else alt.Scale(type="utc", domain=[_datetime(ms) for ms in axis.domain_ms],
+                            nice=False))
+    return alt.X(f"{field}:T", title=title, scale=scale,
+                 axis=alt.Axis(format=axis.format, tickCount=axis.ticks))
+
+
+def _datetime(ms: int) -> Any:
+    """A UTC moment as Vega-Lite's DateTime (a bare number in a temporal domain reads as NaN)."""
+    t = pd.Timestamp(ms, unit="ms", tz="UTC")
+    return alt.DateTime(year=t.year, month=t.month, date=t.day, hours=t.hour, minutes=t.minute,
+                        seconds=t.second, milliseconds=t.microsecond // 1000, utc=True)
+
+
+def _time_text(times: pd.Series) -> pd.Series:
+    """Times as text for tooltips (a tooltip's own date formatting would use the browser's zone)."""
+    text: pd.Series = _utc(times).dt.strftime(TOOLTIP_FORMAT)
+    return text
 
 
 def _rule(threshold: float, orient: str = "y") -> Any:
@@ -21,13 +55,16 @@ def _rule(threshold: float, orient: str = "y") -> Any:
 
 def score_time(line: pd.DataFrame, points: pd.DataFrame, threshold: float) -> Any:
     """Score over time (binned median and max), the threshold line and the flagged points."""
-    long = line.melt("time", value_vars=["p50", "max"], var_name="per time bin",
-                     value_name="score")
+    x = _time_x("time", "time", line["time"])
+    long = line.assign(time=_utc(line["time"])).melt(
+        "time", value_vars=["p50", "max"], var_name="per time bin", value_name="score")
     base = alt.Chart(long).mark_line(strokeWidth=1).encode(
-        x=alt.X("time:T", title="time"), y=alt.Y("score:Q", title="anomaly_score"),
+        x=x, y=alt.Y("score:Q", title="anomaly_score"),
         color=alt.Color("per time bin:N", scale=alt.Scale(range=["#9ecae1", "#1f77b4"])))
-    dots = alt.Chart(points).mark_point(color=THRESHOLD_COLOR, filled=True, size=28).encode(
-        x="time:T", y="score:Q", tooltip=["row:Q", "time:T", alt.Tooltip("score:Q", format=".4g")])
+    dots = alt.Chart(points.assign(time=_utc(points["time"]), at=_time_text(points["time"])))
+    dots = dots.mark_point(color=THRESHOLD_COLOR, filled=True, size=28).encode(
+        x=x, y="score:Q", tooltip=["row:Q", alt.Tooltip("at:N", title="time"),
+                                   alt.Tooltip("score:Q", format=".4g")])
     return (base + _rule(threshold) + dots).properties(height=260)
 
 
@@ -82,8 +119,12 @@ def pr(curve: pd.DataFrame, precision: float, recall: float) -> Any:
 
 
 def over_time(files: pd.DataFrame, y: str, title: str, fmt: str = ".4g") -> Any:
-    """One ledger measure per scored file over time, a line per model."""
-    return alt.Chart(files).mark_line(point=True).encode(
-        x=alt.X("started_at:T", title="run time"), y=alt.Y(f"{y}:Q", title=title),
-        color="model:N", tooltip=["model:N", "input_path:N", alt.Tooltip(f"{y}:Q", format=fmt)]
+    """One ledger measure per scored file over time (when its scoring started), a line per model."""
+    started = _utc(files["started_at"])  # temporal even if the ledger gave text
+    data = files.assign(started_at=started, run_time=_time_text(started))
+    return alt.Chart(data).mark_line(point=True).encode(
+        x=_time_x("started_at", "run time (UTC)", started), y=alt.Y(f"{y}:Q", title=title),
+        color="model:N", tooltip=["model:N", "input_path:N",
+                                  alt.Tooltip("run_time:N", title="run time (UTC)"),
+                                  alt.Tooltip(f"{y}:Q", format=fmt)]
     ).properties(height=220)

@@ -19,18 +19,26 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from anomaly import dashboard_data as dd
+from anomaly.analysis.monitoring import RunHistory, read_run_history
+from anomaly.analysis.scored import SliderSpec, check_scored, roles
+from anomaly.analysis.scored import slider_spec as spec_for
+from anomaly.analysis.workspace import (
+    guess_input,
+    inside,
+    list_inputs,
+    list_scored,
+    read_upload,
+    resolve_workspace,
+)
 from anomaly.bundle import list_models, resolve, versions
+from anomaly.core.detector import Detector
 from anomaly.errors import AnomalyError
-from anomaly.insights import Ledger, read_ledger
-from anomaly.kinds.registry import load_detector
-
-UPLOAD_LIMIT_MB = 200  # keep equal to server.maxUploadSize set by `anomaly dashboard`
+from anomaly.io import read_table
 
 
 def workspace() -> Path:
     """The workspace folder (ANOMALY_WORKSPACE, else the current folder)."""
-    return dd.resolve_workspace(os.environ.get("ANOMALY_WORKSPACE", "."))
+    return resolve_workspace(os.environ.get("ANOMALY_WORKSPACE", "."))
 
 
 def run(page: Callable[[], None]) -> None:
@@ -49,7 +57,7 @@ def _stamp(path: Path) -> int:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _detector(bundle: str, stamp: int) -> Any:
-    return load_detector(Path(bundle), Path(bundle).parent.parent)
+    return Detector.load(Path(bundle), Path(bundle).parent.parent)
 
 
 def detector_at(bundle: Path) -> Any:
@@ -64,12 +72,12 @@ def forget_detectors() -> None:
 
 @st.cache_resource(show_spinner="Reading the scored file…", max_entries=4)
 def _scored(path: str, stamp: int) -> pd.DataFrame:
-    return dd.read_data(Path(path))
+    return read_table(Path(path))
 
 
 @st.cache_resource(show_spinner="Reading the file…", max_entries=4)
 def _table(path: str, stamp: int) -> pd.DataFrame:
-    return dd.read_data(Path(path))
+    return read_table(Path(path))
 
 
 def read_workspace_file(path: Path) -> pd.DataFrame:
@@ -78,20 +86,20 @@ def read_workspace_file(path: Path) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _ledger(path: str, stamp: int) -> Ledger:
-    return read_ledger(Path(path))
+def _runs(path: str, stamp: int) -> RunHistory:
+    return read_run_history(Path(path))
 
 
-def ledger(ws: Path) -> Ledger:
-    """The run ledger of the workspace (empty when there is no runs.db yet)."""
-    path = dd.inside(ws, "runs.db")
+def run_history(ws: Path) -> RunHistory:
+    """The run ledger of the workspace, read (empty when there is no runs.db yet)."""
+    path = inside(ws, "runs.db")
     wal = path.with_name("runs.db-wal")
-    return _ledger(str(path), _stamp(path) + _stamp(wal))
+    return _runs(str(path), _stamp(path) + _stamp(wal))
 
 
 def pick_model(ws: Path) -> Any:
     """Sidebar: choose a model (and version); returns its loaded detector or stops the page."""
-    models_dir = dd.inside(ws, "models")
+    models_dir = inside(ws, "models")
     names = list_models(models_dir)
     if not names:
         st.error(f"No models in {models_dir} — train one first: `anomaly train DATA --name NAME "
@@ -100,7 +108,7 @@ def pick_model(ws: Path) -> Any:
     name = st.sidebar.selectbox("Model", names, key="model")
     found = versions(models_dir / name)
     version = st.sidebar.selectbox("Version", found[::-1], key=f"version:{name}")
-    bundle = dd.inside(ws, resolve(f"{name}@{version}", models_dir))
+    bundle = inside(ws, resolve(f"{name}@{version}", models_dir))
     return detector_at(bundle)
 
 
@@ -120,7 +128,7 @@ class Scored:
 
 def pick_scored(ws: Path, detector: Any, required: bool = True) -> Scored | None:
     """Sidebar: a scored file from `<workspace>/scores/` or an upload, checked against the model."""
-    files = dd.list_scored(ws)
+    files = list_scored(ws)
     upload_label = "Upload a scored file…"
     options = [p.name for p in files] + [upload_label]
     choice = st.sidebar.selectbox("Scored file", options, key="scored")
@@ -133,21 +141,21 @@ def pick_scored(ws: Path, detector: Any, required: bool = True) -> Scored | None
                         f"score one into {ws / 'scores'}: `anomaly score MODEL FILE`.")
                 st.stop()
             return None
-        frame = dd.read_upload(upload.name, upload.getvalue(), UPLOAD_LIMIT_MB * 1_000_000)
+        frame = read_upload(upload.name, upload.getvalue())
         scored = Scored(frame, upload.name, None, f"upload:{upload.file_id}")
     else:
-        path = dd.inside(ws, Path("scores") / choice)
+        path = inside(ws, Path("scores") / choice)
         stamp = _stamp(path)
         scored = Scored(_scored(str(path), stamp), choice, path, f"{path}:{stamp}")
-    dd.check_scored(scored.frame, detector.meta_, scored.source)
+    check_scored(scored.frame, detector.meta_, scored.source)
     return scored
 
 
 def pick_input(ws: Path, scored: Scored | None, key: str = "input") -> tuple[pd.DataFrame,
                                                                            str] | None:
     """Choose the original input file (for drill-down and labels): from the workspace or upload."""
-    inputs = dd.list_inputs(ws)
-    guess = dd.guess_input(scored.path, inputs) if scored and scored.path else None
+    inputs = list_inputs(ws)
+    guess = guess_input(scored.path, inputs) if scored and scored.path else None
     names = [str(p.relative_to(ws)) for p in inputs]
     none, upload_label = "(none)", "Upload…"
     options = [none, *names, upload_label]
@@ -161,33 +169,33 @@ def pick_input(ws: Path, scored: Scored | None, key: str = "input") -> tuple[pd.
         upload = st.file_uploader("Input CSV or Parquet", key=f"{key}_upload")
         if upload is None:
             return None
-        frame = dd.read_upload(upload.name, upload.getvalue(), UPLOAD_LIMIT_MB * 1_000_000)
+        frame = read_upload(upload.name, upload.getvalue())
         return frame, upload.name
-    path = dd.inside(ws, choice)
+    path = inside(ws, choice)
     return read_workspace_file(path), choice
 
 
 def id_columns(detector: Any) -> list[str]:
     """Id-like columns carried into scored files (role id, plus detected identifier columns)."""
     carried: list[str] = list(detector.features_.carried_columns)
-    roles = dd.roles(detector.meta_)
-    return [c for c in carried if c not in roles["time"] and c not in roles["label"]]
+    by_role = roles(detector.meta_)
+    return [c for c in carried if c not in by_role["time"] and c not in by_role["label"]]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _spec(key: str, bundle: str, threshold: float, _validation: np.ndarray,
-          _scores: np.ndarray) -> dd.SliderSpec:
-    return dd.slider_spec(_validation, _scores, threshold)
+          _scores: np.ndarray) -> SliderSpec:
+    return spec_for(_validation, _scores, threshold)
 
 
-def slider_spec(detector: Any, scored: Scored | None) -> dd.SliderSpec:
+def slider_spec(detector: Any, scored: Scored | None) -> SliderSpec:
     """The threshold slider's grid for a model and scored file (cached: quantiles of 1M rows)."""
     scores = scored.scores if scored is not None else np.zeros(0)
     return _spec(scored.key if scored else "", str(detector.bundle_path_), detector.threshold_,
                  detector.validation_scores_, scores)
 
 
-def threshold_slider(spec: dd.SliderSpec, key: str, label: str = "Threshold") -> float:
+def threshold_slider(spec: SliderSpec, key: str, label: str = "Threshold") -> float:
     """A threshold slider on a round grid; returns the value rounded to the grid's decimals."""
     value = st.slider(label, min_value=spec.lo, max_value=spec.hi, value=spec.value,
                       step=spec.step, format=spec.format, key=key)

@@ -17,7 +17,7 @@ import altair  # noqa: E402, F401  (warm-up: the pages' heavy imports)
 from streamlit.web.cli import main  # noqa: E402
 
 import anomaly.core.detector  # noqa: E402
-import anomaly.kinds.registry  # noqa: E402, F401
+import anomaly.kinds.tabular.kind  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.argv = ["streamlit", *sys.argv[1:]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,10 @@ import pytest
 from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
 from streamlit.testing.v1 import AppTest
 
-from anomaly import dashboard_data as dd
+from anomaly.analysis.scored import slider_spec
+from anomaly.analysis.threshold import picker_methods, starting_params
 from anomaly.core.detector import Detector
+from anomaly.core.thresholds import METHODS
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
 BUNDLE = Path("models") / "toy" / "v1"
@@ -51,8 +54,20 @@ def scored_scores(ws: Path) -> np.ndarray:
 def on_grid(ws: Path, value: float) -> float:
     """`value` snapped onto the dashboard's threshold slider grid."""
     detector = Detector.load(ws / BUNDLE)
-    spec = dd.slider_spec(detector.validation_scores_, scored_scores(ws), detector.threshold_)
+    spec = slider_spec(detector.validation_scores_, scored_scores(ws), detector.threshold_)
     return spec.snap(value)
+
+
+def time_axes(at: AppTest) -> list[dict[str, Any]]:
+    """The x encodings of the page's charts (layers included) that are on time fields."""
+    found = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        for part in [spec, *spec.get("layer", [])]:
+            x = part.get("encoding", {}).get("x", {})
+            if x.get("field") in ("time", "started_at"):
+                found.append(x)
+    return found
 
 
 def clean(at: AppTest) -> None:
@@ -73,6 +88,9 @@ def test_anomalies_page_slider_changes_flagged_count(ws: Path) -> None:
     after = count(metric(at, "Flagged at this threshold"))
     assert after == int((scores > higher).sum()) < before
     assert len(at.get("vega_lite_chart")) >= 2  # score over time + error shares of the drill-down
+    axes = time_axes(at)  # ten days of hourly rows: dates, about a tick a day, UTC
+    assert axes and all(x["type"] == "temporal" and x["scale"]["type"] == "utc" for x in axes)
+    assert {(x["axis"]["format"], x["axis"]["tickCount"]) for x in axes} == {("%Y-%m-%d", 9)}
     table = at.dataframe[0].value
     assert len(table) == after and table["anomaly_score"].is_monotonic_decreasing
     # drill-down: the input file is found by name, the row by id; shares sum to 1
@@ -114,7 +132,7 @@ def test_threshold_page_counts_and_saves_a_new_version(ws: Path) -> None:
 def test_threshold_method_picker_moves_slider_and_saves_method(ws: Path) -> None:
     at = open_page("threshold")
     at.selectbox(key="thr_method").set_value("quantile").run()
-    at.number_input(key="thr_q").set_value(0.9).run()
+    at.number_input(key="thr_quantile_q").set_value(0.9).run()
     at.button(key="thr_use").click().run()
     clean(at)
     detector = Detector.load(ws / BUNDLE)
@@ -127,6 +145,16 @@ def test_threshold_method_picker_moves_slider_and_saves_method(ws: Path) -> None
     assert meta["threshold"]["value"] == pytest.approx(expected)
 
 
+def test_threshold_picker_starts_methods_at_their_core_defaults(ws: Path) -> None:
+    at = open_page("threshold")
+    assert at.selectbox(key="thr_method").options[0] == METHODS["manual"].title
+    for method in picker_methods():
+        at.selectbox(key="thr_method").set_value(method).run()
+        assert not at.exception, method
+        for name, start in starting_params(method).items():
+            assert at.number_input(key=f"thr_{method}_{name}").value == pytest.approx(start)
+
+
 def test_monitoring_page_shows_runs_failures_and_drift(ws: Path) -> None:
     at = open_page("monitoring")
     clean(at)
@@ -135,6 +163,10 @@ def test_monitoring_page_shows_runs_failures_and_drift(ws: Path) -> None:
     assert FAILED_ERROR in failed["error"].tolist()
     drift = [s.value for s in at.success if "PSI" in s.value]
     assert drift and "stable" in drift[0]  # ledger quantiles equal the validation ones
+    axes = time_axes(at)  # runs 10:00-10:02: a 24-hour clock, a tick a minute, UTC
+    assert len(axes) == 3 and all(x["type"] == "temporal" and x["scale"]["type"] == "utc"
+                                  for x in axes)
+    assert all(x["axis"] == {"format": "%H:%M", "tickCount": 2} for x in axes)  # 10:00 10:01 10:02
 
 
 def test_monitoring_without_ledger_says_so(ws: Path) -> None:

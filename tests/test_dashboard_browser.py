@@ -8,6 +8,7 @@ Screenshots go to artifacts/screenshots/ (git-ignored).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
 from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
 
-from anomaly import dashboard_data as dd
+from anomaly.analysis.scored import SliderSpec, slider_spec
 from anomaly.core.detector import Detector
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
@@ -58,7 +59,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Page]:
-    tab = browser.new_page(viewport={"width": 1400, "height": 1800})
+    # a zone far from UTC: what the dashboard shows must not depend on the browser's zone
+    tab = browser.new_page(viewport={"width": 1400, "height": 1800},
+                           timezone_id="America/New_York")
     tab.set_default_timeout(60_000)
     yield tab
     tab.close()
@@ -84,10 +87,18 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
-def spec_and_scores(ws: Path) -> tuple[dd.SliderSpec, np.ndarray]:
+def x_labels(page: Page) -> list[list[str]]:
+    """The tick labels of each chart's x axis, as rendered."""
+    page.wait_for_selector('[data-testid="stVegaLiteChart"] svg.marks g.mark-line path',
+                           state="attached")
+    axes = page.locator('[data-testid="stVegaLiteChart"] g.role-axis[aria-label^="X-axis"]')
+    return [axis.locator("g.role-axis-label text").all_text_contents() for axis in axes.all()]
+
+
+def spec_and_scores(ws: Path) -> tuple[SliderSpec, np.ndarray]:
     detector = Detector.load(ws / "models" / "toy" / "v1")
     scores = pd.read_csv(ws / "scores" / "test.scored.csv")["anomaly_score"].to_numpy()
-    return dd.slider_spec(detector.validation_scores_, scores, detector.threshold_), scores
+    return slider_spec(detector.validation_scores_, scores, detector.threshold_), scores
 
 
 def move_and_check(page: Page, slider_name: str, label: str, ws: Path) -> None:
@@ -118,6 +129,8 @@ def test_anomalies_page(server: str, page: Page, ws: Path) -> None:
                            state="attached")
     move_and_check(page, "Threshold (what-if", "Flagged at this threshold", ws)
     expect(page.get_by_text("Why was this row flagged?")).to_be_visible()
+    time_axis = x_labels(page)[0]  # ten days of hourly rows (UTC): dates, no 12-hour clock
+    assert time_axis and all(re.fullmatch(r"2024-02-\d\d", label) for label in time_axis)
     shot(page, "anomalies")
 
 
@@ -143,4 +156,6 @@ def test_monitoring_page(server: str, page: Page) -> None:
     expect(drift).to_contain_text("stable")  # the ledger's quantiles are the validation ones
     expect(page.get_by_text("Failed files (1)")).to_be_visible()
     expect(page.locator('[data-testid="stTable"]')).to_contain_text(FAILED_ERROR)
+    # files scored at 10:00, 10:01, 10:02 UTC: one tick a minute, in UTC, on a 24-hour clock
+    assert x_labels(page) == [["10:00", "10:01", "10:02"]] * 3
     shot(page, "monitoring")

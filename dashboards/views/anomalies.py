@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from anomaly import dashboard_data as dd
+from anomaly.analysis.scored import find_raw_row, flagged_rows, summarize, time_column
+from anomaly.analysis.timeline import flagged_points, parse_times, score_over_time
 from anomaly.errors import AnomalyError
 from dashboards import charts, common
 
@@ -18,7 +19,7 @@ DRILL_ROWS = 200  # the highest-scoring flagged rows offered for the drill-down
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _binned(key: str, _times: pd.Series, _scores: np.ndarray) -> pd.DataFrame:
-    return dd.score_over_time(_times, _scores)
+    return score_over_time(_times, _scores)
 
 
 def page() -> None:
@@ -35,7 +36,7 @@ def page() -> None:
     threshold = common.threshold_slider(
         spec, key=f"what_if:{scored.source}",
         label=f"Threshold (what-if; the model's is {detector.threshold_:.4g})")
-    summary = dd.summarize(scores, threshold)
+    summary = summarize(scores, threshold)
     cols = st.columns(4)
     cols[0].metric("Rows", f"{summary.rows:,}")
     cols[1].metric("Flagged at this threshold", f"{summary.flagged:,}")
@@ -43,12 +44,12 @@ def page() -> None:
     cols[3].metric("Flagged in the file", f"{in_file:,}",
                    help="is_anomaly as written when the file was scored")
 
-    time_col = dd.time_column(detector.meta_)
-    times = dd.parse_times(frame[time_col]) if time_col and time_col in frame.columns else None
+    time_col = time_column(detector.meta_)
+    times = parse_times(frame[time_col]) if time_col and time_col in frame.columns else None
     if times is not None:
         st.subheader("Score over time")
         line = _binned(scored.key, times, scores)
-        points = dd.flagged_points(times, scores, threshold)
+        points = flagged_points(times, scores, threshold)
         st.altair_chart(charts.score_time(line, points, threshold),
                         width="stretch")
         st.caption(f"Binned into at most 600 time bins (median and maximum per bin); red: the "
@@ -58,7 +59,7 @@ def page() -> None:
     left, right = st.columns(2)
     contains = left.text_input("Top features contain", key="contains")
     min_score = right.number_input("Minimum score", min_value=0.0, value=0.0, key="min_score")
-    rows, total = dd.flagged_rows(frame, threshold, contains, min_score or None)
+    rows, total = flagged_rows(frame, threshold, contains, min_score or None)
     st.caption(f"{total:,} flagged row(s) match; the {len(rows):,} highest are shown — click a "
                "column header to sort.")
     st.dataframe(rows, width="stretch", hide_index=True, height=320)
@@ -84,8 +85,8 @@ def drill_down(ws: Path, detector: Any, scored: common.Scored, rows: pd.DataFram
         return
     raw, source = chosen
     try:
-        row = dd.find_raw_row(raw, rows.iloc[pick], ids, source)
-        explained = detector.explain_row(row)
+        row = find_raw_row(raw, rows.iloc[pick], ids, source)
+        explained = detector.explain_item(row, 0).table
     except AnomalyError as exc:
         st.error(str(exc))
         return

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from anomaly import dashboard_data as dd
+from anomaly.analysis.monitoring import quantile_drift, runs_summary
+from anomaly.analysis.workspace import inside
 from anomaly.bundle import resolve
 from anomaly.errors import AnomalyError
-from anomaly.insights import quantile_drift, runs_summary
 from dashboards import charts, common
 
 RECENT_FILES = 10
@@ -21,12 +21,12 @@ FAILED_SHOWN = 20
 def page() -> None:
     st.title("Monitoring")
     ws = common.workspace()
-    ledger = common.ledger(ws)
-    if ledger.empty:
+    history = common.run_history(ws)
+    if history.empty:
         st.info(f"No runs yet: {ws / 'runs.db'} does not exist or is empty. Batch scoring "
                 "records every file there: `anomaly batch MODEL --inbox DIR --outbox DIR`.")
         return
-    files = ledger.files
+    files = history.files
     head = runs_summary(files)
     cols = st.columns(4)
     cols[0].metric("Files scored", f"{head['files']:,}")
@@ -73,7 +73,7 @@ def page() -> None:
             with st.expander(f"All {len(latest):,} failed files"):
                 st.dataframe(latest, hide_index=True, width="stretch")
     with st.expander("Batch runs"):
-        st.dataframe(ledger.runs, hide_index=True, width="stretch")
+        st.dataframe(history.runs, hide_index=True, width="stretch")
 
 
 def _drift(ws: Path, model: str, files: pd.DataFrame) -> None:
@@ -81,7 +81,7 @@ def _drift(ws: Path, model: str, files: pd.DataFrame) -> None:
     try:
         version = recent["model_version"].dropna().iloc[-1] if "model_version" in recent else None
         ref = f"{model}@{int(version)}" if version is not None else model
-        bundle = dd.inside(ws, resolve(ref, dd.inside(ws, "models")))
+        bundle = inside(ws, resolve(ref, inside(ws, "models")))
         validation = np.asarray(common.detector_at(bundle).validation_scores_, float)
     except (AnomalyError, IndexError) as exc:
         st.warning(f"{model}: no drift signal — {exc}")

@@ -10,17 +10,25 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from anomaly import dashboard_data as dd
-from anomaly.core.detector import check_labels
-from anomaly.core.thresholds import ThresholdChoice, choose_threshold
+from anomaly.analysis.scored import SliderSpec, labels_for, roles, time_column
+from anomaly.analysis.threshold import (
+    histogram,
+    picker_methods,
+    pr_curve,
+    starting_params,
+    threshold_stats,
+)
+from anomaly.analysis.timeline import parse_times
+from anomaly.core.labels import check_labels
+from anomaly.core.thresholds import METHODS, ThresholdChoice, choose_threshold
 from anomaly.errors import AnomalyError
-from anomaly.insights import histogram, pr_curve, threshold_stats
 from dashboards import charts, common
 
-METHODS = {"manual": "Manual (slider)", "quantile": "Quantile of validation normals",
-           "sigma": "Mean + k·std", "mad": "Median + k·MAD", "pot": "POT (extreme values)",
-           "contamination": "Contamination (share of the scored data)",
-           "f1": "Best F1 (needs labels)"}
+# The number box of each method parameter: (lowest, highest, display format). Starting values
+# come from anomaly.core.thresholds.METHODS.
+PARAM_INPUTS: dict[str, tuple[float, float, str]] = {
+    "q": (0.5, 0.99999, "%.5f"), "k": (0.5, 20.0, "%.2f"), "risk": (1e-6, 0.1, "%.6f"),
+    "level": (0.5, 0.999, "%.3f"), "contamination": (0.0001, 0.5, "%.4f")}
 
 
 def page() -> None:
@@ -38,9 +46,9 @@ def page() -> None:
     threshold = common.threshold_slider(spec, key=slider_key)
 
     times = None
-    time_col = dd.time_column(detector.meta_)
+    time_col = time_column(detector.meta_)
     if scored is not None and time_col and time_col in scored.frame.columns:
-        times = dd.parse_times(scored.frame[time_col])
+        times = parse_times(scored.frame[time_col])
     stats = threshold_stats(scores, validation, threshold, times, labels)
     cols = st.columns(4)
     cols[0].metric("Flagged rows", f"{stats.flagged:,}" if scored else "–",
@@ -66,7 +74,7 @@ def page() -> None:
 def _labels(ws: Path, detector: Any, scored: common.Scored | None) -> np.ndarray | None:
     if scored is None:
         return None
-    label_cols = [c for c in dd.roles(detector.meta_)["label"] if c in scored.frame.columns]
+    label_cols = [c for c in roles(detector.meta_)["label"] if c in scored.frame.columns]
     if label_cols:
         return check_labels(scored.frame[label_cols[0]], label_cols[0], scored.source).astype(int)
     with st.expander("Labels (optional): precision, recall, F1"):
@@ -79,38 +87,34 @@ def _labels(ws: Path, detector: Any, scored: common.Scored | None) -> np.ndarray
         column = st.selectbox("Label column (1 = anomaly)", options, index=default,
                               key="label_col")
         try:
-            return dd.labels_for(scored.frame, raw, column, common.id_columns(detector), source)
+            return labels_for(scored.frame, raw, column, common.id_columns(detector), source)
         except AnomalyError as exc:
             st.error(str(exc))
             return None
 
 
 def _method(validation: np.ndarray, scores: np.ndarray, labels: np.ndarray | None,
-            spec: dd.SliderSpec, slider_key: str) -> ThresholdChoice | None:
-    """The method picker; 'Use' moves the slider to the method's threshold."""
+            spec: SliderSpec, slider_key: str) -> ThresholdChoice | None:
+    """The method picker; 'Use' moves the slider to the method's threshold.
+
+    "manual" is the slider alone; the other methods show their parameters (starting at the
+    values of `anomaly.core.thresholds.METHODS`) and the threshold they give.
+    """
     left, mid, right = st.columns([2, 2, 1])
-    method = left.selectbox("Method", list(METHODS), format_func=METHODS.__getitem__,
-                            key="thr_method")
-    params: dict[str, Any] = {}
-    if method == "quantile":
-        params["q"] = mid.number_input("q", 0.5, 0.99999, 0.995, format="%.5f", key="thr_q")
-    elif method in ("sigma", "mad"):
-        params["k"] = mid.number_input("k", 0.5, 20.0, 3.0 if method == "sigma" else 3.5,
-                                       key=f"thr_k_{method}")
-    elif method == "pot":
-        params["risk"] = mid.number_input("risk", 1e-6, 0.1, 1e-3, format="%.6f", key="thr_risk")
-        params["level"] = mid.number_input("level", 0.5, 0.999, 0.98, format="%.3f",
-                                           key="thr_level")
-    elif method == "contamination":
-        params["contamination"] = mid.number_input("contamination", 0.0001, 0.5, 0.01,
-                                                   format="%.4f", key="thr_cont")
+    method = left.selectbox("Method", picker_methods(), key="thr_method",
+                            format_func=lambda m: METHODS[m].title)
     if method == "manual":
         return None
+    params: dict[str, float] = {}
+    for name, start in starting_params(method).items():
+        low, high, fmt = PARAM_INPUTS.get(name, (0.0, 1e9, "%.6g"))
+        params[name] = float(mid.number_input(name, low, high, start, format=fmt,
+                                              key=f"thr_{method}_{name}"))
     try:
         choice = choose_threshold(method, validation, **params,
                                   scores=scores if len(scores) else None, labels=labels)
     except ValueError as exc:
-        st.error(f"{METHODS[method]}: {exc}")
+        st.error(f"{METHODS[method].title}: {exc}")
         return None
     mid.write(f"→ threshold **{choice.value:.6g}**")
 
@@ -139,7 +143,7 @@ def _quality(report: Any, scores: np.ndarray, labels: np.ndarray) -> None:
 
 
 def _save(detector: Any, choice: ThresholdChoice | None, threshold: float,
-          spec: dd.SliderSpec) -> None:
+          spec: SliderSpec) -> None:
     """Write a new threshold version into the bundle (same code as `anomaly threshold`)."""
     st.subheader("Save")
     info = detector.threshold_info_
@@ -154,7 +158,7 @@ def _save(detector: Any, choice: ThresholdChoice | None, threshold: float,
     if choice is not None and spec.snap(choice.value) == threshold:
         final = choice  # the slider sits on the method's value: keep its exact value and params
     else:
-        final = ThresholdChoice("manual", {"value": threshold}, threshold)
+        final = choose_threshold("manual", np.zeros(0), value=threshold)
     try:
         detector.set_threshold(final, by=f"dashboard ({_user()})",
                                why=why or "set in the dashboard")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from anomaly.insights import diagnose_training
+from anomaly.analysis.training import diagnose_training
 from dashboards import charts, common
 
 

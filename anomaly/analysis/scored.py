@@ -1,9 +1,7 @@
-"""Pure helpers behind the dashboard: workspace listing, safe paths, scored files, summaries.
+"""A scored file on the dashboard: its check against the model, counts, slider, flagged rows.
 
-Nothing here imports Streamlit: the pages in `dashboards/` are thin scripts that call these
-functions, so everything the dashboard shows can be tested without a browser. Large inputs are
-reduced here (downsampled series, binned histograms, capped tables) so that the browser never
-receives millions of points.
+Scored files (made by `anomaly score` or `anomaly batch`) keep the model's id and time columns and
+the score columns; the inputs of a row are read back from the original file (`find_raw_row`).
 
 Example:
     >>> import numpy as np
@@ -16,88 +14,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from anomaly.core.labels import check_labels
 from anomaly.errors import InputError, SchemaError
-from anomaly.io import read_table, read_table_bytes
 
 SCORE_COLUMNS = ("anomaly_score", "score_percentile", "is_anomaly", "top_features")
-DATA_SUFFIXES = (".csv", ".parquet", ".pq")
-SKIP_DIRS = {"models", "scores", "artifacts", "node_modules", "__pycache__"}
-MAX_LISTED = 200
-TABLE_ROWS = 1000
+TABLE_ROWS = 1000  # flagged rows sent to the browser at most
 
 
-# ------------------------------------------------------------------ workspace and paths
-def resolve_workspace(path: Path | str) -> Path:
-    """The workspace folder, resolved; `InputError` when it does not exist."""
-    folder = Path(path).expanduser().resolve()
-    if not folder.is_dir():
-        raise InputError(f"workspace {folder} does not exist — pass --workspace DIR (a folder "
-                         "holding models/, scores/ and runs.db)")
-    return folder
-
-
-def inside(workspace: Path, candidate: Path | str) -> Path:
-    """Resolve `candidate` (relative to the workspace) and refuse anything outside it.
-
-    Example:
-        >>> inside(Path("/tmp"), "../etc/passwd")  # doctest: +IGNORE_EXCEPTION_DETAIL
-        Traceback (most recent call last):
-        InputError: ...
-    """
-    root = workspace.resolve()
-    target = (root / candidate).resolve()
-    if target != root and not target.is_relative_to(root):
-        raise InputError(f"{candidate}: outside the workspace {root} — the dashboard only reads "
-                         "and writes inside its workspace; copy the file into it")
-    return target
-
-
-def list_scored(workspace: Path) -> list[Path]:
-    """Scored files in `<workspace>/scores/` (CSV or Parquet), newest first."""
-    folder = workspace / "scores"
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
-             and not p.name.startswith(".")]
-    return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))[:MAX_LISTED]
-
-
-def list_inputs(workspace: Path, depth: int = 3) -> list[Path]:
-    """Data files in the workspace that may be the original inputs of scored files."""
-    found: list[Path] = []
-
-    def walk(folder: Path, level: int) -> None:
-        try:
-            entries = sorted(folder.iterdir())
-        except OSError:
-            return
-        for entry in entries:
-            if entry.name.startswith(".") or len(found) >= MAX_LISTED:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                if level < depth and entry.name not in SKIP_DIRS:
-                    walk(entry, level + 1)
-            elif entry.is_file() and entry.suffix.lower() in DATA_SUFFIXES:
-                found.append(entry)
-
-    walk(workspace, 1)
-    return found
-
-
-def guess_input(scored: Path, inputs: list[Path]) -> Path | None:
-    """The input whose stem matches a scored file's (``x.scored.csv`` came from ``x.csv``)."""
-    stem = scored.name.split(".")[0]
-    matches = [p for p in inputs if p.name.split(".")[0] == stem]
-    return matches[0] if matches else None
-
-
-# ------------------------------------------------------------------------- bundles
+# ------------------------------------------------------------------ the model's columns
 def roles(meta: dict[str, Any]) -> dict[str, list[str]]:
     """Column names by role (feature, id, time, label) from a bundle's schema."""
     out: dict[str, list[str]] = {"feature": [], "id": [], "time": [], "label": []}
@@ -113,21 +42,6 @@ def time_column(meta: dict[str, Any]) -> str | None:
 
 
 # --------------------------------------------------------------------- scored files
-def read_data(path: Path) -> pd.DataFrame:
-    """Read a CSV/Parquet file (`InputError` with the fix when it cannot be read)."""
-    return read_table(path)
-
-
-def read_upload(name: str, data: bytes, max_bytes: int) -> pd.DataFrame:
-    """Read an uploaded CSV/Parquet file from memory; refuse other types and oversize files."""
-    if Path(name).suffix.lower() not in DATA_SUFFIXES:
-        raise InputError(f"{name}: not a CSV or Parquet file — upload a .csv or .parquet file")
-    if len(data) > max_bytes:
-        raise InputError(f"{name}: {len(data) / 1e6:.1f} MB is over the upload limit of "
-                         f"{max_bytes / 1e6:.0f} MB — put the file into the workspace instead")
-    return read_table_bytes(data, name)
-
-
 def check_scored(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None:
     """Refuse a scored file that lacks score columns or was made by another model."""
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
@@ -239,46 +153,6 @@ def flagged_rows(frame: pd.DataFrame, threshold: float, contains: str = "",
     return rows.drop(columns=["is_anomaly"], errors="ignore").reset_index(drop=True), total
 
 
-def parse_times(values: pd.Series) -> pd.Series | None:
-    """Timestamps as datetime64, or None when the column does not parse as times."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    if parsed.notna().mean() <= 0.9:
-        return None
-    # naive UTC in nanoseconds: binning works on the integer axis, and numpy arrays of it stay
-    # native (a tz-aware column turns into slow Python Timestamp objects)
-    return parsed.dt.tz_convert(None).dt.as_unit("ns")
-
-
-def score_over_time(times: pd.Series, scores: np.ndarray, bins: int = 600) -> pd.DataFrame:
-    """Scores binned in time: per bin the median and the maximum (what a time plot needs)."""
-    stamps = np.asarray(times.to_numpy(), dtype="datetime64[ns]")
-    keep = ~np.isnat(stamps) & np.isfinite(scores)
-    stamps, values = stamps[keep], np.asarray(scores, float)[keep]
-    if len(values) <= bins:
-        return pd.DataFrame({"time": stamps, "p50": values, "max": values})
-    t = stamps.astype("int64")
-    edges = np.linspace(t.min(), t.max(), bins + 1)
-    which = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins - 1)
-    grouped = pd.Series(values).groupby(which)
-    out = pd.DataFrame({"p50": grouped.median(), "max": grouped.max()})
-    mid = (edges[out.index.to_numpy()] + edges[out.index.to_numpy() + 1]) / 2
-    out.insert(0, "time", mid.astype("int64").astype("datetime64[ns]"))
-    return out.reset_index(drop=True)
-
-
-def flagged_points(times: pd.Series, scores: np.ndarray, threshold: float,
-                   limit: int = 500) -> pd.DataFrame:
-    """The flagged points with the highest scores (at most `limit`) for a time plot."""
-    idx = np.flatnonzero(scores > threshold)
-    if len(idx) > limit:
-        idx = idx[np.argpartition(-scores[idx], limit - 1)[:limit]]
-    stamps = np.asarray(times.to_numpy(), dtype="datetime64[ns]")
-    return pd.DataFrame({"time": stamps[idx], "score": scores[idx], "row": idx + 1})
-
-
 # ------------------------------------------------------------------- drill-down
 def find_raw_row(raw: pd.DataFrame, scored_row: pd.Series, id_cols: list[str],
                  source: str) -> pd.DataFrame:
@@ -304,8 +178,6 @@ def find_raw_row(raw: pd.DataFrame, scored_row: pd.Series, id_cols: list[str],
 def labels_for(scored: pd.DataFrame, raw: pd.DataFrame, label_col: str, id_cols: list[str],
                source: str) -> np.ndarray:
     """0/1 labels aligned with the scored rows (joined on id columns, else by position)."""
-    from anomaly.core.detector import check_labels
-
     if label_col not in raw.columns:
         raise InputError(f"{source}: no label column {label_col!r} — columns: "
                          f"{', '.join(map(str, raw.columns))}")
