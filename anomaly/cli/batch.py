@@ -47,6 +47,7 @@ def batch(
     Outputs appear atomically; unscorable files go to quarantine with an .error.txt (exit 3);
     every file of every run is recorded in <workspace>/runs.db (see `anomaly runs`).
     """
+    from anomaly.clock import parse_duration
     from anomaly.errors import LockedError
     from anomaly.jobs.batch import (
         DEFAULT_PATTERNS,
@@ -56,14 +57,14 @@ def batch(
         run_batch,
     )
     from anomaly.jobs.ledger import Ledger
-    from anomaly.jobs.schedule import Stopper, parse_every, run_every
+    from anomaly.jobs.schedule import Stopper, run_every
 
     check_choice("--engine", engine, ("local", "dask"))
     check_choice("--format", output_format, ("csv", "parquet"))
     check_choice("--on-bad-rows", on_bad_rows, BAD_ROWS)
     if scheduler and engine != "dask":
         raise InputError("--scheduler needs --engine dask")
-    interval = parse_every(every) if every else None
+    interval = parse_duration(every, "--every") if every else None
     options = BatchOptions(inbox, outbox, tuple(pattern or DEFAULT_PATTERNS), quarantine,
                            output_format, on_bad_rows)
     stopper = Stopper()

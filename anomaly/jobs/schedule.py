@@ -14,18 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from anomaly.clock import parse_duration
-
-
-def parse_every(text: str) -> float:
-    """Seconds in `--every` ('30s', '10m', '1h', '1d'; see `anomaly.clock.parse_duration`).
-
-    Example:
-        >>> parse_every("10m")
-        600.0
-    """
-    return parse_duration(text, "--every")
-
 
 class Stopper:
     """Set by SIGTERM/SIGINT while `handle_signals` is active; the loop and jobs poll it."""

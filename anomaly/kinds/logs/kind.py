@@ -1,6 +1,6 @@
 """Logs: one score per session (or time window) from its template counts.
 
-Log files are read into sessions (`anomaly.kinds.logs.parse`), each session becomes a row of
+Log files are read into sessions (`lines`, `sessions`), each session becomes a row of
 weighted template counts (`anomaly.kinds.logs.features`), and from there the row-wise steps of
 the tabular kind apply unchanged: dense autoencoder, calibrated per-feature errors, thresholds.
 
@@ -31,12 +31,11 @@ from anomaly.core.kind import (
 )
 from anomaly.errors import InputError
 from anomaly.kinds.logs.features import DrainConfig, LogFeatures
-from anomaly.kinds.logs.parse import (
+from anomaly.kinds.logs.lines import read_text_lines
+from anomaly.kinds.logs.options import LogOptions, log_options
+from anomaly.kinds.logs.sessions import (
     ITEMS,
-    LogOptions,
-    log_options,
     read_sessions,
-    read_text_lines,
     sessions_from_events,
     sessions_from_lines,
 )
