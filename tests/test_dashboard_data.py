@@ -223,8 +223,9 @@ def test_read_run_history_missing_wal_and_corrupt(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(LEDGER_DDL)
-        conn.execute("INSERT INTO files(model, status, error, rows, started_at) VALUES "
-                     "('m', 'failed', 'boom', 0, '2024-01-01T00:00:00+00:00')")
+        conn.execute("INSERT INTO files(run_id, input_path, input_sha256, model, status, error,"
+                     " rows, started_at) VALUES ('r0', 'in/a.csv', '', 'm', 'failed', 'boom', 0,"
+                     " '2024-01-01T00:00:00+00:00')")
     ledger = monitoring.read_run_history(db)
     assert ledger.files["error"].tolist() == ["boom"] and ledger.runs.empty
     assert monitoring.runs_summary(ledger.files)["failed"] == 1
