@@ -7,6 +7,7 @@ each scored chunk).
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,6 +110,24 @@ def test_bad_files_are_quarantined_and_the_rest_scored(ws: Path,
     assert ledger_runs(ws)["status"].tolist() == ["failed"]
     code, out, _ = cli(capsys, *batch_args(ws))  # quarantined files are gone from the inbox
     assert code == 0 and "0 scored, 1 already done, 0 quarantined" in out
+
+
+@pytest.mark.parametrize(("kind", "name"), [("timeseries", "timeseries_test.csv"),
+                                            ("logs", "logs_test.log")])
+def test_every_kind_runs_in_batch(kind: str, name: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A time-series and a log model score their inbox; logs pick up *.log files by default."""
+    fixtures = ROOT / "tests" / "fixtures" / "v1"
+    ws = new_workspace(fixtures / "workspace", tmp_path)
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(fixtures / name, tmp_path / "inbox" / name)
+    code, out, _ = cli(capsys, "batch", kind, "--inbox", str(tmp_path / "inbox"), "--outbox",
+                       str(tmp_path / "outbox"), "--workspace", str(ws))
+    assert code == 0 and "1 scored" in out
+    scored = pd.read_csv(tmp_path / "outbox" / f"{Path(name).stem}.scored.csv")
+    expected = pd.read_csv(fixtures / f"{kind}_expected.csv")
+    assert scored["anomaly_score"].to_numpy() == pytest.approx(
+        expected["anomaly_score"].to_numpy(), rel=1e-5)
 
 
 def test_lock_held_means_second_run_exits_2(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:

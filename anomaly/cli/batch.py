@@ -29,7 +29,8 @@ def batch(
     inbox: Annotated[Path, typer.Option(help="Folder of files to score (not recursive).")],
     outbox: Annotated[Path, typer.Option(help="Folder for <name>.scored.csv outputs.")],
     pattern: Annotated[list[str] | None, typer.Option(
-        help="Glob of input files, repeatable [*.csv, *.parquet, *.pq].")] = None,
+        help="Glob of input files, repeatable [*.csv, *.parquet, *.pq; for log models "
+             "*.log, *.log.gz, *.txt, *.csv].")] = None,
     every: Annotated[OptStr, typer.Option(
         help="Run again every interval (30s, 10m, 1h) until SIGTERM/SIGINT.")] = None,
     engine: Annotated[str, typer.Option(help="local | dask.")] = "local",
@@ -50,7 +51,6 @@ def batch(
     from anomaly.clock import parse_duration
     from anomaly.errors import LockedError
     from anomaly.jobs.batch import (
-        DEFAULT_PATTERNS,
         BatchOptions,
         BatchResult,
         inbox_lock,
@@ -65,7 +65,7 @@ def batch(
     if scheduler and engine != "dask":
         raise InputError("--scheduler needs --engine dask")
     interval = parse_duration(every, "--every") if every else None
-    options = BatchOptions(inbox, outbox, tuple(pattern or DEFAULT_PATTERNS), quarantine,
+    options = BatchOptions(inbox, outbox, tuple(pattern or ()), quarantine,
                            output_format, on_bad_rows)
     stopper = Stopper()
     results: list[BatchResult] = []

@@ -118,6 +118,7 @@ class Kind(Protocol):
     item: str  # what one score is for, in messages: "row", "timestamp", "session"
     default_latent_weight: float  # weight of the latent distance in the score by default
     partitionable: bool  # items are single rows: a file may be cut into parts scored apart
+    file_patterns: tuple[str, ...]  # the files an inbox holds for this kind (`anomaly batch`)
 
     def read(self, data: Any, settings: Settings, source: str,
              features: Any | None = None) -> pd.DataFrame:

@@ -38,7 +38,6 @@ from anomaly.jobs.score import ScoreSummary, score_file
 log = logging.getLogger("anomaly")
 
 LOCK_FILE = ".anomaly-batch.lock"
-DEFAULT_PATTERNS = ("*.csv", "*.parquet", "*.pq")
 # what cannot be scored is quarantined; anything else is a bug and stops the run (exit 1)
 FILE_ERRORS: tuple[type[BaseException], ...] = (AnomalyError, OSError, pa.ArrowException)
 
@@ -68,7 +67,7 @@ class BatchOptions:
 
     inbox: Path
     outbox: Path
-    patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    patterns: tuple[str, ...] = ()  # default: the files the model's kind reads
     quarantine: Path | None = None  # default: <inbox>/quarantine
     output_format: str = "csv"
     on_bad_rows: str | None = None
@@ -170,7 +169,7 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
         echo(f"run {run_id} was interrupted (its process died); marked 'interrupted'")
     options.outbox.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(options.outbox)
-    files = discover(options.inbox, options.patterns)
+    files = discover(options.inbox, options.patterns or detector.kind_.file_patterns)
     result = BatchResult(ledger.start_run(model, model_version, threshold_version, inbox, outbox,
                                           engine.name))
     key = {"model": model, "model_version": model_version,

@@ -45,6 +45,7 @@ class TabularKind(RowKind):
     default_latent_weight = DEFAULT_LATENT_WEIGHT
     default_quantile = DEFAULT_QUANTILE
     partitionable = True
+    file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,
              features: Any | None = None) -> pd.DataFrame:

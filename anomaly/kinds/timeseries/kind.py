@@ -67,6 +67,7 @@ class TimeseriesKind:
     item = "timestamp"
     default_latent_weight = 0.0  # window codes: the scorer uses reconstruction alone
     partitionable = False  # windows span rows: a file is scored in one stream
+    file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,
              features: Any | None = None) -> pd.DataFrame:
