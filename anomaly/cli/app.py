@@ -35,14 +35,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Autoencoder anomaly detection: train, score, explain, schedule, dashboard.")
 log = logging.getLogger("anomaly")
 
-Workspace = Annotated[Path, typer.Option("--workspace", envvar="ANOMALY_WORKSPACE",
-                                         help="Folder holding models/, scores/ and runs.db.")]
-ModelRef = Annotated[str, typer.Argument(help="Model name (newest version), name@N, or a bundle "
-                                              "folder.", show_default=False)]
-OptStr = str | None
-OptFloat = float | None
-OptInt = int | None
-BAD_ROWS = ("fail", "skip")
 
 
 def models_dir(workspace: Path) -> Path:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import ModelRef, Workspace, app, echo, models_dir
+from anomaly.cli.app import app, echo, models_dir
+from anomaly.cli.options import ModelRef, Workspace
 from anomaly.errors import AnomalyError
 
 

@@ -8,17 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import (
-    BAD_ROWS,
-    ModelRef,
-    OptFloat,
-    OptStr,
-    Workspace,
-    app,
-    check_choice,
-    echo,
-    load,
-)
+from anomaly.cli.app import app, check_choice, echo, load
+from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
 
 

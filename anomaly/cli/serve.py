@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import Workspace, app, echo, models_dir
+from anomaly.cli.app import app, echo, models_dir
+from anomaly.cli.options import Workspace
 from anomaly.errors import InputError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import ModelRef, OptFloat, OptStr, Workspace, app, echo, load
+from anomaly.cli.app import app, echo, load
+from anomaly.cli.options import ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
 
 METHOD_HELP = "quantile|contamination|sigma|mad|pot|f1|margin|manual"

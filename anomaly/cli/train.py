@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from anomaly.cli.app import OptFloat, OptInt, OptStr, Workspace, app, echo, log, models_dir
+from anomaly.cli.app import app, echo, log, models_dir
+from anomaly.cli.options import OptFloat, OptInt, OptStr, Workspace
 from anomaly.errors import InputError
 
 if TYPE_CHECKING:

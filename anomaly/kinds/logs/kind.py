@@ -21,14 +21,7 @@ import pandas as pd
 import torch
 
 from anomaly.config import LogConfig, Settings
-from anomaly.core.kind import (
-    Explanation,
-    Item,
-    Model,
-    RowScores,
-    Split,
-    paths_of,
-)
+from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of
 from anomaly.errors import InputError
 from anomaly.kinds.logs.features import DrainConfig, LogFeatures
 from anomaly.kinds.logs.lines import read_text_lines

@@ -11,14 +11,7 @@ import pandas as pd
 import torch
 
 from anomaly.config import Settings
-from anomaly.core.kind import (
-    Explanation,
-    Item,
-    Model,
-    RowScores,
-    Split,
-    paths_of,
-)
+from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.kinds.rowwise import RowKind, score_inputs, scored_rows
