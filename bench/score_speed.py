@@ -6,7 +6,8 @@ in the same run, one after the other:
 
 - floor: pyarrow streaming-reads the CSV and writes an output of the scored output's shape
   (anomaly_score, score_percentile, is_anomaly, top_features) — I/O and parsing only;
-- anomaly: `runner.score_file` (what `anomaly score MODEL INPUT -o OUT` runs after loading);
+- anomaly: `anomaly.jobs.score.score_file` (what `anomaly score MODEL INPUT -o OUT` runs
+  after loading);
 - pyod: PyOD `AutoEncoder.decision_function` on the same rows already in memory (no I/O;
   timed on the first 100,000 rows, as PyOD is slow), against ours on the same in-memory rows
   (`Detector.score_frame`: scores, percentiles, flags and top features — more than PyOD gives);
