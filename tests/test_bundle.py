@@ -1,4 +1,7 @@
-"""Bundles: round trip, versions, threshold history, one-run overrides, listing, and no pickle."""
+"""Bundles: round trip, files and permissions, versions, and no pickle.
+
+The commands that change or list bundles are tested in tests/cli/ (test_threshold, test_models).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,16 @@ import ast
 import json
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_main
 
 from anomaly import BundleError, Detector
 from anomaly.bundle import resolve, sha256_file
-
-
-@pytest.fixture
-def private_ws(workspace: Path, tmp_path: Path) -> Path:
-    """A workspace holding a private copy of model 'toy' (tests here change its threshold)."""
-    shutil.copytree(workspace / "models" / "toy", tmp_path / "ws" / "models" / "toy")
-    return tmp_path / "ws"
+from tests.conftest import ROOT, run_main
 
 
 def _meta(ws: Path, version: int = 1) -> dict:
@@ -114,114 +109,6 @@ def test_versions_increment_and_resolve(workspace: Path, tmp_path: Path,
                       "--workspace", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert len(pd.read_parquet(out)) == 300
-
-
-# ------------------------------------------------------------------ thresholds
-METHOD_ARGS = {
-    "quantile": ["--q", "0.9"],
-    "contamination": ["--contamination", "0.1", "--data", "{test}"],
-    "sigma": ["--k", "2"],
-    "mad": ["--k", "3"],
-    "pot": ["--level", "0.9", "--risk", "0.01"],
-    "f1": ["--data", "{test}", "--label-col", "label"],
-}
-
-
-@pytest.mark.parametrize("method", list(METHOD_ARGS))
-def test_threshold_method_records_a_new_version_used_by_scoring(
-        method: str, private_ws: Path, tmp_path: Path, tabular_files: dict[str, Path]) -> None:
-    test = tabular_files["test"]
-    before = _meta(private_ws)["threshold"]
-    args = [a.format(test=test) for a in METHOD_ARGS[method]]
-    result = run_main("threshold", "toy", "--method", method, *args, "--why", f"try {method}",
-                      "--workspace", str(private_ws))
-    assert result.returncode == 0, result.stderr
-    assert "saved as threshold version 2" in result.stdout
-
-    after = _meta(private_ws)["threshold"]
-    assert after["version"] == 2 and after["method"] == method
-    assert after["value"] != pytest.approx(before["value"])
-    assert [h["version"] for h in after["history"]] == [1, 2]
-    assert after["history"][0] == before["history"][0]  # history is appended, never rewritten
-    assert after["history"][1]["why"] == f"try {method}"
-    assert after["history"][1]["value"] == after["value"]
-
-    scored = _score(private_ws, test, tmp_path / "scored.parquet")
-    expected = scored["anomaly_score"] > after["value"]
-    assert (scored["is_anomaly"] == expected).all()
-    if method == "contamination":  # flags the requested share of --data
-        assert scored["is_anomaly"].mean() == pytest.approx(0.1, abs=0.01)
-
-
-def test_threshold_history_accumulates_and_dry_run_saves_nothing(private_ws: Path) -> None:
-    ws = ["--workspace", str(private_ws)]
-    for q in ("0.9", "0.95"):
-        assert run_main("threshold", "toy", "--method", "quantile", "--q", q, *ws).returncode == 0
-    before = (private_ws / "models" / "toy" / "v1" / "bundle.json").read_bytes()
-    dry = run_main("threshold", "toy", "--method", "sigma", "--dry-run", *ws)
-    assert dry.returncode == 0 and "sigma" in dry.stdout
-    assert (private_ws / "models" / "toy" / "v1" / "bundle.json").read_bytes() == before
-
-    threshold = _meta(private_ws)["threshold"]
-    assert threshold["version"] == 3
-    assert [h["params"] for h in threshold["history"]][1:] == [{"q": 0.9}, {"q": 0.95}]
-    assert not (private_ws / "models" / "toy" / "v2").exists()  # a threshold is not a retrain
-    info = run_main("info", "toy", *ws)
-    assert info.returncode == 0
-    assert "threshold v3" in info.stdout
-    assert len(re.findall(r"^\s+v[123] \d{4}-", info.stdout, flags=re.M)) == 3
-
-
-def test_threshold_bad_parameters_exit_2(private_ws: Path) -> None:
-    ws = ["--workspace", str(private_ws)]
-    pot = run_main("threshold", "toy", "--method", "pot", *ws)  # 120 validation rows: too few
-    assert pot.returncode == 2 and "Traceback" not in pot.stderr
-    assert "lower level" in pot.stderr
-    f1 = run_main("threshold", "toy", "--method", "f1", *ws)
-    assert f1.returncode == 2 and "--label-col" in f1.stderr
-    unknown = run_main("threshold", "toy", "--method", "magic", *ws)
-    assert unknown.returncode == 2 and "quantile" in unknown.stderr
-    assert _meta(private_ws)["threshold"]["version"] == 1
-
-
-def test_score_threshold_overrides_one_run_only(private_ws: Path, tmp_path: Path,
-                                                tabular_files: dict[str, Path]) -> None:
-    bundle_json = private_ws / "models" / "toy" / "v1" / "bundle.json"
-    before = bundle_json.read_bytes()
-    test = tabular_files["test"]
-    once = _score(private_ws, test, tmp_path / "once.parquet", "--threshold", "0")
-    assert once["is_anomaly"].all()  # every score is > 0
-    assert bundle_json.read_bytes() == before
-    normal = _score(private_ws, test, tmp_path / "normal.parquet")
-    assert (normal["is_anomaly"] == (normal["anomaly_score"] >
-                                     _meta(private_ws)["threshold"]["value"])).all()
-    assert normal["is_anomaly"].sum() < len(normal)
-
-
-# ------------------------------------------------------------------ models / info
-def test_models_and_info_output(workspace: Path, tmp_path: Path) -> None:
-    listing = run_main("models", "--workspace", str(workspace))
-    assert listing.returncode == 0
-    assert re.search(r"^toy\s+1\s+tabular\s+\S+\s+[\d.e+-]+ \(quantile\)$", listing.stdout,
-                     flags=re.M), listing.stdout
-
-    empty = run_main("models", "--workspace", str(tmp_path))
-    assert empty.returncode == 0 and "no models" in empty.stdout
-
-    info = run_main("info", "toy", "--workspace", str(workspace))
-    assert info.returncode == 0
-    lines = info.stdout.splitlines()
-    assert lines[0].startswith("toy@1  (")
-    assert "  features (4): a, b, c, color" in lines
-    assert "  other columns: row_id (id)" in lines
-    assert any(line.startswith("  threshold v1: ") for line in lines)
-    assert any("model.safetensors" in line for line in lines)
-
-    as_json = run_main("info", "toy", "--json", "--workspace", str(workspace))
-    meta = json.loads(as_json.stdout)
-    assert meta["name"] == "toy" and meta["version"] == 1
-    assert set(meta["files"]) == {"model.safetensors", "history.csv", "validation_scores.csv"}
-    assert meta["training"]["train_rows"] + meta["training"]["validation_rows"] == 600
 
 
 # ----------------------------------------------------------------------- safety

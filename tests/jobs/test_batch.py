@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from batchkit import cli, fill_inbox, ledger_files, ledger_runs, new_workspace
-from conftest import ROOT, make_tabular
 
 from anomaly.jobs.batch import inbox_lock
+from tests.conftest import ROOT, make_tabular
+from tests.jobs.batchkit import cli, fill_inbox, ledger_files, ledger_runs, new_workspace
 
 
 @pytest.fixture
@@ -169,6 +169,7 @@ def _wait_for(check: object, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_next_run_completes_exactly_once(
         ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     inputs = fill_inbox(ws / "inbox", 3)
@@ -198,6 +199,7 @@ def test_kill_9_mid_run_then_next_run_completes_exactly_once(
     assert sorted(ok["input_path"].map(lambda p: Path(p).name)) == ["f0.csv", "f1.csv", "f2.csv"]
 
 
+@pytest.mark.slow
 def test_every_loop_stops_on_sigterm_after_the_current_file(ws: Path) -> None:
     fill_inbox(ws / "inbox", 2)
     outbox = ws / "outbox"

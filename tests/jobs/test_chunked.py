@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_tabular
 
 from anomaly import load_detector
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.jobs.score import score_file
+from tests.conftest import make_tabular
 
 BLOCK = 4096  # bytes: a 1,500-row file is read in ~25 blocks
 

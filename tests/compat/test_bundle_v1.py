@@ -12,8 +12,9 @@ import pytest
 
 from anomaly import Detector, load_detector
 from anomaly.jobs.score import score_file
+from tests.conftest import ROOT
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v1"
+FIXTURES = ROOT / "tests" / "fixtures" / "v1"
 INPUTS = {"tabular": "tabular_test.csv", "timeseries": "timeseries_test.csv",
           "logs": "logs_test.log"}
 

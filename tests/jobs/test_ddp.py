@@ -10,7 +10,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from conftest import make_tabular, run_cli, run_main
+import pytest
+
+from tests.conftest import make_tabular, run_cli, run_main
+
+pytestmark = pytest.mark.slow  # Lightning re-launches the real CLI once per rank
 
 
 def test_ddp_on_two_cpu_processes_writes_one_bundle(tmp_path: Path) -> None:

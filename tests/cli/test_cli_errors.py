@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CliResult, make_tabular, run_cli, run_main
 
 from anomaly.errors import InputError
+from tests.conftest import CliResult, make_tabular, run_cli, run_main
 
 
 def ws_args(workspace: Path) -> list[str]:
@@ -364,6 +364,7 @@ def test_corrupt_bundle_json_is_refused(bundle_copy: Path, tabular_files: dict[s
 
 
 # ------------------------------------------------- real subprocess: what a user sees
+@pytest.mark.slow
 def test_real_process_bad_value_no_traceback(workspace: Path, tmp_path: Path,
                                              test_frame: pd.DataFrame) -> None:
     frame = test_frame.drop(columns=["label"]).astype({"a": object})
@@ -380,6 +381,7 @@ def test_real_process_bad_value_no_traceback(workspace: Path, tmp_path: Path,
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_real_process_usage_error_no_traceback() -> None:
     result = run_cli("score", "toy", "x.csv", "--no-such-option")
     assert result.returncode == 2

@@ -178,6 +178,7 @@ def test_bundle_round_trip(fitted: Detector, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(loaded.score_frame(test), fitted.score_frame(test))
 
 
+@pytest.mark.slow
 def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
     short = cli_model / "short.csv"
     make_series(WINDOW - 1).assign(machine="m1").to_csv(short, index=False)
@@ -194,6 +195,7 @@ def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
     assert len(scored) == 600 and set(scored["machine"]) == {"m1", "m2"}
 
 
+@pytest.mark.slow
 def test_cli_explains_a_timestamp(cli_model: Path) -> None:
     result = run_cli("explain", "pump", str(cli_model / "pump.csv"), "--item", "120",
                      "--workspace", str(cli_model), env=ONE_THREAD)
@@ -205,6 +207,7 @@ def test_cli_explains_a_timestamp(cli_model: Path) -> None:
     assert missing.returncode == 2 and "no row with t=99999" in missing.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_prints_timeseries_metrics(cli_model: Path) -> None:
     test = make_series(200, seed=3, start=1000)
     test["machine"] = "m1"

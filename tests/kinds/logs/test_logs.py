@@ -85,6 +85,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"folder": folder, "ws": ws, "keys": keys, "train": result}
 
 
+@pytest.mark.slow
 def test_train_score_end_to_end(logs: dict[str, object]) -> None:
     folder, ws = Path(str(logs["folder"])), Path(str(logs["ws"]))
     assert "templates" in logs["train"].stdout  # type: ignore[attr-defined]
@@ -122,6 +123,7 @@ def _threshold(ws: Path) -> float:
     return float(json.loads(bundle.read_text())["threshold"]["value"])
 
 
+@pytest.mark.slow
 def test_bundle_holds_templates_as_json_and_no_pickle(logs: dict[str, object]) -> None:
     ws = Path(str(logs["ws"]))
     folder = next((ws / "models" / "hdfs").glob("v*"))
@@ -141,6 +143,7 @@ def test_bundle_holds_templates_as_json_and_no_pickle(logs: dict[str, object]) -
         assert not re.search(r"^\s*(import|from) (jsonpickle|pickle|joblib)\b", text, re.M), source
 
 
+@pytest.mark.slow
 def test_explain_prints_raw_lines(logs: dict[str, object]) -> None:
     folder, ws = Path(str(logs["folder"])), Path(str(logs["ws"]))
     key = logs["keys"][5]  # type: ignore[index]
@@ -166,6 +169,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_bad_input_exits_2(tmp_path: Path) -> None:
     binary = tmp_path / "bin.log"
     binary.write_bytes(b"\x7fELF\x00\x01\x02" * 50)

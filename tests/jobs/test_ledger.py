@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from batchkit import cli
 
 from anomaly.clock import now
 from anomaly.errors import InputError
@@ -19,6 +18,7 @@ from anomaly.jobs.ledger import (
     list_runs,
     parse_since,
 )
+from tests.jobs.batchkit import cli
 
 RUNS = ["run_id", "started_at", "finished_at", "model", "model_version", "threshold_version",
         "inbox", "outbox", "engine", "status", "files_ok", "files_failed", "files_skipped",

@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_tabular
+
+from tests.conftest import ROOT, make_tabular
 
 pytest.importorskip("dask.distributed", reason="the optional dask extra is not installed")
 
@@ -45,6 +46,7 @@ def test_partitions_cover_every_row_once(tmp_path: Path) -> None:
     assert starts == [p.start for p in parts]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_dask_engine_equals_local_engine(detector: Any, engine: DaskEngine, tmp_path: Path,
                                          suffix: str) -> None:
@@ -62,6 +64,7 @@ def test_dask_engine_equals_local_engine(detector: Any, engine: DaskEngine, tmp_
                                   pd.read_csv(tmp_path / "local.csv"))
 
 
+@pytest.mark.slow
 def test_dask_engine_reports_bad_rows_like_the_local_engine(detector: Any, engine: DaskEngine,
                                                             tmp_path: Path) -> None:
     frame = make_tabular(2000, seed=7).astype({"c": object})
@@ -78,12 +81,13 @@ def test_dask_engine_reports_bad_rows_like_the_local_engine(detector: Any, engin
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "name"), [("timeseries", "timeseries_test.csv"),
                                             ("logs", "logs_test.log")])
 def test_dask_engine_scores_windowed_and_session_kinds_whole(
         engine: DaskEngine, tmp_path: Path, kind: str, name: str) -> None:
     """Windows and sessions span rows: each file is one task, scored as the local engine does."""
-    fixtures = Path(__file__).resolve().parent / "fixtures" / "v1"
+    fixtures = ROOT / "tests" / "fixtures" / "v1"
     det = load_detector(kind, fixtures / "workspace" / "models")
     local = LocalEngine().score(det, fixtures / name, tmp_path / "local.csv", None, None)
     dask = engine.score(det, fixtures / name, tmp_path / "dask.csv", None, None)

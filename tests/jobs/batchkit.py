@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_tabular
 
 from anomaly.cli import main
+from tests.conftest import make_tabular
 
 
 def new_workspace(model_ws: Path, tmp: Path) -> Path:

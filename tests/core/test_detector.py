@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_tabular, run_main
 from sklearn.metrics import roc_auc_score
 
 from anomaly import Detector
+from tests.conftest import make_tabular, run_main
 
 TINY = {"max_epochs": 2, "patience": 0, "batch_size": 32, "progress_bar": False}
 # conftest.FAST (15 epochs) under-trains this 7-input network (ROC-AUC ~0.85); 30 epochs at a
