@@ -99,13 +99,16 @@ def learning_rate(history: pd.DataFrame) -> Any:
         x="epoch:Q", y=alt.Y("lr:Q", title="learning rate")).properties(height=180)
 
 
-def error_shares(explained: pd.DataFrame) -> Any:
-    """Each feature's share of one row's reconstruction error."""
-    return alt.Chart(explained).mark_bar().encode(
+def error_shares(explained: pd.DataFrame, top: int = 20) -> Any:
+    """Each feature's share of one item's reconstruction error (the `top` largest), with what
+    the explanation adds per feature (value, reconstruction, count) in the tooltip."""
+    shown = explained.head(top)
+    extra = [c for c in shown.columns if c not in ("feature", "error_share")]
+    return alt.Chart(shown).mark_bar().encode(
         x=alt.X("error_share:Q", title="share of the error", axis=alt.Axis(format="%")),
-        y=alt.Y("feature:N", sort="-x", title=None),
-        tooltip=["feature", "value", "reconstruction",
-                 alt.Tooltip("error_share:Q", format=".1%")]).properties(height=220)
+        y=alt.Y("feature:N", sort="-x", title=None, axis=alt.Axis(labelLimit=480)),
+        tooltip=["feature", *extra, alt.Tooltip("error_share:Q", format=".1%")]
+    ).properties(height=max(160, 70 + 28 * len(shown)))  # axes included (autosize fit)
 
 
 def pr(curve: pd.DataFrame, precision: float, recall: float) -> Any:

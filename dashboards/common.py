@@ -19,8 +19,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from anomaly.analysis.items import (
+    DrillPlan,
+    Found,
+    guess_item_input,
+    item_id,
+    locate,
+    offered_inputs,
+)
 from anomaly.analysis.monitoring import RunHistory, read_run_history
-from anomaly.analysis.scored import SliderSpec, check_scored, roles
+from anomaly.analysis.scored import SliderSpec, check_scored
 from anomaly.analysis.scored import slider_spec as spec_for
 from anomaly.analysis.workspace import (
     guess_input,
@@ -151,18 +159,28 @@ def pick_scored(ws: Path, detector: Any, required: bool = True) -> Scored | None
     return scored
 
 
-def pick_input(ws: Path, scored: Scored | None, key: str = "input") -> tuple[pd.DataFrame,
-                                                                           str] | None:
-    """Choose the original input file (for drill-down and labels): from the workspace or upload."""
-    inputs = list_inputs(ws)
-    guess = guess_input(scored.path, inputs) if scored and scored.path else None
+@dataclass
+class Input:
+    """An original input chosen on a page: its name, its path (workspace files), its table
+    (read when the page needs a table), and a key that changes when the file does."""
+
+    name: str
+    path: Path | None
+    table: pd.DataFrame | None
+    key: str
+
+
+def pick_input(ws: Path, inputs: list[Path], guess: Path | None, key: str, read: bool = True,
+               uploads: bool = True, label: str = "Original input file",
+               help: str | None = None) -> Input | None:
+    """Choose an input file among `inputs` (workspace files) or an upload; `read` reads the
+    chosen file as a table (cached), uploads are CSV/Parquet tables only."""
     names = [str(p.relative_to(ws)) for p in inputs]
     none, upload_label = "(none)", "Upload…"
-    options = [none, *names, upload_label]
-    index = options.index(str(guess.relative_to(ws))) if guess else 0
-    choice = st.selectbox("Original input file", options, index=index, key=key,
-                          help="The file that was scored: the dashboard finds rows in it by id "
-                               "(or by position when the model has no id column).")
+    options = [none, *names, *([upload_label] if uploads else [])]
+    guessed = str(guess.relative_to(ws)) if guess else None
+    index = options.index(guessed) if guessed in options else 0
+    choice = st.selectbox(label, options, index=index, key=key, help=help)
     if choice == none:
         return None
     if choice == upload_label:
@@ -170,16 +188,57 @@ def pick_input(ws: Path, scored: Scored | None, key: str = "input") -> tuple[pd.
         if upload is None:
             return None
         frame = read_upload(upload.name, upload.getvalue())
-        return frame, upload.name
+        return Input(upload.name, None, frame, f"upload:{upload.file_id}")
     path = inside(ws, choice)
-    return read_workspace_file(path), choice
+    return Input(choice, path, read_workspace_file(path) if read else None,
+                 f"{path}:{_stamp(path)}")
 
 
-def id_columns(detector: Any) -> list[str]:
-    """Id-like columns carried into scored files (role id, plus detected identifier columns)."""
-    carried: list[str] = list(detector.features_.carried_columns)
-    by_role = roles(detector.meta_)
-    return [c for c in carried if c not in by_role["time"] and c not in by_role["label"]]
+def pick_table(ws: Path, scored: Scored | None, key: str) -> Input | None:
+    """Choose a CSV/Parquet table of the workspace (or upload one), e.g. to read labels from."""
+    inputs = list_inputs(ws)
+    guess = guess_input(scored.path, inputs) if scored and scored.path else None
+    return pick_input(ws, inputs, guess, key)
+
+
+def pick_item_input(ws: Path, plan: DrillPlan, scored: Scored, row: pd.Series,
+                    key: str = "input") -> Input | None:
+    """Choose the file a scored item came from: the model's kind of files (tables, or the log
+    files for sessions), the file the item names preselected."""
+    inputs = offered_inputs(ws, plan, scored.frame)
+    guess = guess_item_input(plan, scored.path, row, inputs)
+    where = ("log files of the workspace (put the file into it to see its sessions)"
+             if plan.in_file else "workspace files or an upload")
+    return pick_input(ws, inputs, guess, f"{key}:{guess.name if guess else ''}",
+                      read=not plan.in_file, uploads=not plan.in_file,
+                      help=f"The file that was scored, among the {where}: {plan.caption}")
+
+
+@st.cache_resource(show_spinner="Finding it in the input…", max_entries=8)
+def _locate(bundle: str, stamp: int, input_key: str, item: str, _detector: Any,
+            _plan: DrillPlan, _row: pd.DataFrame, _chosen: Input) -> Found:
+    return locate(_detector, _plan, _row, _chosen.name, _chosen.path, _chosen.table)
+
+
+def locate_item(detector: Any, plan: DrillPlan, row: pd.DataFrame, chosen: Input) -> Found:
+    """A scored item (a one-row frame of the scored file) read back from its input (cached)."""
+    bundle = Path(detector.bundle_path_)
+    return _locate(str(bundle), _stamp(bundle / "bundle.json"), chosen.key,
+                   item_id(plan, row.iloc[0]), detector, plan, row, chosen)
+
+
+@st.cache_data(show_spinner="Explaining…", max_entries=32)
+def _explain(bundle: str, stamp: int, input_key: str, item: str, _detector: Any,
+             _found: Found) -> Any:
+    return _detector.explain_item(_found.frame, _found.position)
+
+
+def explain_item(detector: Any, plan: DrillPlan, row: pd.DataFrame, chosen: Input,
+                 found: Found) -> Any:
+    """The detector's explanation of a found item in its context (cached per input and item)."""
+    bundle = Path(detector.bundle_path_)
+    return _explain(str(bundle), _stamp(bundle / "bundle.json"), chosen.key,
+                    item_id(plan, row.iloc[0]), detector, found)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

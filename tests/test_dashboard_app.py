@@ -1,4 +1,5 @@
-"""Dashboard pages with Streamlit's AppTest on a real workspace (trained bundle, scored file)."""
+"""Dashboard pages with Streamlit's AppTest on real workspaces (trained bundle, scored file), one
+per data kind: tabular rows, a time series of two machines, HDFS-like log sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
+from dashboard_ws import (
+    EPOCHS,
+    FAILED_ERROR,
+    MODELS,
+    ODD_SESSION,
+    ODD_TEXT,
+    SPIKE_MACHINE,
+    SPIKE_SENSOR,
+    workspace_copy,
+)
 from streamlit.testing.v1 import AppTest
 
 from anomaly.analysis.scored import slider_spec
@@ -27,6 +37,15 @@ def ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
        monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the workspace (tests change bundles), set as the dashboard's."""
     copy = workspace_copy(tmp_path_factory.getbasetemp(), tmp_path / "ws")
+    monkeypatch.setenv("ANOMALY_WORKSPACE", str(copy))
+    return copy
+
+
+@pytest.fixture
+def kind_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """A private copy of the workspace of the kind in `request.param`, set as the dashboard's."""
+    copy = workspace_copy(tmp_path_factory.getbasetemp(), tmp_path / "ws", request.param)
     monkeypatch.setenv("ANOMALY_WORKSPACE", str(copy))
     return copy
 
@@ -173,6 +192,111 @@ def test_monitoring_without_ledger_says_so(ws: Path) -> None:
     (ws / "runs.db").unlink()
     at = open_page("monitoring")
     assert not at.exception and "No runs yet" in at.info[0].value
+
+
+# ------------------------------------------------------------------- time series and logs
+def scored_of(ws: Path) -> pd.DataFrame:
+    return pd.read_csv(ws / "scores" / "test.scored.csv")
+
+
+@pytest.mark.parametrize("kind_ws", ["timeseries"], indirect=True)
+def test_timeseries_drill_down_judges_the_timestamp_in_its_context(kind_ws: Path) -> None:
+    at = open_page("anomalies")
+    clean(at)
+    scored = scored_of(kind_ws)
+    assert metric(at, "Timestamps") == f"{len(scored):,}"
+    assert count(metric(at, "Flagged at this threshold")) == 1
+    spike = scored.loc[scored["anomaly_score"].idxmax()]
+    drill = at.selectbox(key="drill_row")
+    assert drill.format_func(drill.value) == f"{spike['timestamp']} · machine={SPIKE_MACHINE}"
+    # the input file is found by name, the timestamp in it by time and machine (the file holds
+    # both machines interleaved), and it is explained with the windows around it
+    assert at.selectbox(key="input:test.csv").value == "data/test.csv"
+    assert any("windows around it" in c.value and "'machine'" in c.value for c in at.caption)
+    shares = at.dataframe[1].value
+    assert shares["feature"].iloc[0] == SPIKE_SENSOR and shares["error_share"].iloc[0] > 0.9
+    assert abs(float(shares["error_share"].sum()) - 1) < 1e-6
+    summary = next(m.value for m in at.markdown if m.value.startswith("Score "))
+    assert f"**{SPIKE_SENSOR}** carries" in summary
+    assert summary.startswith(f"Score {spike['anomaly_score']:.4g} ")  # = its score in the file
+    assert time_axes(at)  # the score over time: a UTC time axis
+
+
+@pytest.mark.parametrize("kind_ws", ["timeseries"], indirect=True)
+def test_timeseries_drill_down_in_the_wrong_file_says_so(kind_ws: Path) -> None:
+    at = open_page("anomalies")
+    at.selectbox(key="input:test.csv").set_value("data/train.csv").run()
+    assert "no timestamp with timestamp=2024-02-01 00:45:00, machine=m2" in error_text(at)
+
+
+@pytest.mark.parametrize("kind_ws", ["logs"], indirect=True)
+def test_logs_drill_down_shows_templates_and_raw_lines(kind_ws: Path) -> None:
+    at = open_page("anomalies")
+    clean(at)
+    scored = scored_of(kind_ws)
+    assert metric(at, "Sessions") == f"{len(scored):,}"
+    odd = scored.set_index("session").loc[ODD_SESSION]
+    drill = at.selectbox(key="drill_row")
+    assert drill.format_func(drill.value) == (f"{ODD_SESSION} · lines {odd['first_line']}–"
+                                              f"{odd['last_line']}")
+    # the files a log model reads (no upload); the log file before the labels table of the
+    # same name
+    picker = at.selectbox(key="input:test.log")
+    assert picker.value == "logs/test.log"
+    assert picker.options == ["(none)", "labels/test.csv", "logs/test.log", "logs/train.log"]
+    templates = at.dataframe[1].value
+    assert templates["feature"].iloc[0] == "unknown templates"
+    assert {"count", "reconstruction", "error_share"} <= set(templates.columns)
+    summary = next(m.value for m in at.markdown if m.value.startswith("Score "))
+    assert "**unknown templates** carries" in summary
+    lines = at.code[0].value.splitlines()  # the session's raw lines, numbered as in the file
+    assert len(lines) == odd["n_lines"]
+    assert lines[0].startswith(f"{odd['first_line']}  ") and ODD_SESSION in lines[0]
+    assert lines[-1].startswith(f"{odd['last_line']}  ")
+    assert any(ODD_TEXT in line for line in lines)
+    assert time_axes(at)  # sessions over time: when each one starts
+
+
+@pytest.mark.parametrize("kind_ws", ["timeseries", "logs"], indirect=True)
+def test_training_page_counts_what_each_kind_learns_from(kind_ws: Path) -> None:
+    at = open_page("training")
+    clean(at)
+    name = next(iter((kind_ws / "models").iterdir())).name
+    summary = json.loads((kind_ws / "models" / name / "v1" / "bundle.json").read_text())[
+        "training"]
+    if name == MODELS["timeseries"]:
+        assert count(metric(at, "Training timestamps")) == summary["train_rows"]
+        assert count(metric(at, "Training windows")) == summary["train_windows"]
+        assert metric(at, "Window (rows)") == "6"
+    else:
+        assert count(metric(at, "Training sessions")) == summary["train_rows"]
+        assert count(metric(at, "Log templates")) == summary["templates"] == 4
+    assert len(at.get("vega_lite_chart")) == 2
+
+
+@pytest.mark.parametrize("kind_ws", ["timeseries", "logs"], indirect=True)
+def test_threshold_page_joins_labels_on_each_kinds_keys(kind_ws: Path) -> None:
+    # time series: data/test.csv's label column, by timestamp and machine; logs: a table of
+    # sessions (labels/test.csv), by session key
+    at = open_page("threshold")
+    clean(at)
+    scores = scored_of(kind_ws)["anomaly_score"].to_numpy()
+    key = next(s.key for s in at.slider if s.key and s.key.startswith("thr:"))
+    noun = "sessions" if (kind_ws / "logs").exists() else "timestamps"
+    assert count(metric(at, f"Flagged {noun}")) == int((scores > at.slider(key=key).value).sum())
+    assert metric(at, "Precision") == "1.000" and metric(at, "Recall") == "1.000"
+    at.selectbox(key="label_input").set_value("(none)").run()  # labels may be absent
+    clean(at)
+    assert not [m for m in at.metric if m.label == "Precision"]
+
+
+@pytest.mark.parametrize("kind_ws", ["timeseries", "logs"], indirect=True)
+def test_monitoring_page_for_each_kind(kind_ws: Path) -> None:
+    at = open_page("monitoring")
+    clean(at)
+    assert metric(at, "Files scored") == "4" and metric(at, "Failed files") == "1"
+    drift = [s.value for s in at.success if "PSI" in s.value]
+    assert drift and "stable" in drift[0]
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -7,9 +7,10 @@ Screenshots go to artifacts/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
-from dashboard_ws import EPOCHS, FAILED_ERROR, workspace_copy
+from dashboard_ws import (
+    EPOCHS,
+    FAILED_ERROR,
+    ODD_SESSION,
+    ODD_TEXT,
+    SPIKE_MACHINE,
+    SPIKE_SENSOR,
+    workspace_copy,
+)
 
 from anomaly.analysis.scored import SliderSpec, slider_spec
 from anomaly.core.detector import Detector
@@ -28,6 +37,7 @@ if not CHROMIUM.exists() and not os.environ.get("CI"):
 
 from playwright.sync_api import Page, expect, sync_playwright
 
+pytestmark = pytest.mark.slow  # real dashboard servers and a real browser
 expect.set_options(timeout=60_000)
 
 
@@ -45,6 +55,26 @@ def server(ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 yield url
         except RuntimeError as exc:
             pytest.fail(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def kind_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
+    """The dashboard on the workspace of another data kind, started on first use."""
+    started: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        def start(kind: str) -> str:
+            if kind not in started:
+                ws = workspace_copy(tmp_path_factory.getbasetemp(),
+                                    tmp_path_factory.mktemp(kind) / "ws", kind)
+                log_path = ws.parent / "dashboard.log"
+                log = stack.enter_context(log_path.open("wb"))
+                try:
+                    started[kind] = stack.enter_context(dashboard(ws, log))
+                except RuntimeError as exc:
+                    pytest.fail(f"{exc}\n{log_path.read_text(errors='replace')[-3000:]}")
+            return started[kind]
+
+        yield start
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +189,66 @@ def test_monitoring_page(server: str, page: Page) -> None:
     # files scored at 10:00, 10:01, 10:02 UTC: one tick a minute, in UTC, on a 24-hour clock
     assert x_labels(page) == [["10:00", "10:01", "10:02"]] * 3
     shot(page, "monitoring")
+
+
+def drill_down(page: Page, item: str) -> Any:
+    """The drill-down section, once it shows its explanation."""
+    expect(page.get_by_text(f"Why was this {item} flagged?")).to_be_visible()
+    summary = page.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text=re.compile(r"^Score \d"))
+    expect(summary).to_have_count(1)
+    page.wait_for_selector('[data-testid="stVegaLiteChart"] svg.marks g.mark-rect path',
+                           state="attached")  # the error shares' bars
+    return summary
+
+
+def bar_labels(page: Page) -> list[str]:
+    """The y-axis labels (features) of the error-shares chart, top bar first."""
+    axis = page.locator('[data-testid="stVegaLiteChart"] g.role-axis[aria-label^="Y-axis"]'
+                        ).last
+    return axis.locator("g.role-axis-label text").all_text_contents()
+
+
+def test_timeseries_drill_down(kind_server: Callable[[str], str], page: Page) -> None:
+    open_page(page, kind_server("timeseries"), "Anomalies")
+    expect(metric(page, "Timestamps")).to_have_text("180")
+    summary = drill_down(page, "timestamp")
+    expect(summary).to_contain_text(f"{SPIKE_SENSOR} carries 99% of the error")
+    expect(page.get_by_text("judged with the windows around it")).to_be_visible()
+    picked = page.get_by_role("combobox", name="Flagged timestamp")
+    expect(picked).to_have_value(re.compile(f"00:45:00 · machine={SPIKE_MACHINE}$"))
+    assert bar_labels(page)[0] == SPIKE_SENSOR
+    shot(page, "anomalies-timeseries")
+
+
+def test_logs_drill_down(kind_server: Callable[[str], str], page: Page) -> None:
+    open_page(page, kind_server("logs"), "Anomalies")
+    expect(metric(page, "Sessions")).to_have_text("30")
+    summary = drill_down(page, "session")
+    expect(summary).to_contain_text("unknown templates carries")
+    lines = page.locator('[data-testid="stCode"]')
+    expect(lines).to_contain_text(ODD_TEXT)  # the session's raw lines, numbered as in the file
+    text = lines.inner_text()
+    assert text.splitlines()[0].startswith("37  ") and ODD_SESSION in text
+    assert bar_labels(page)[0] == "unknown templates"
+    page.get_by_text("Why was this session flagged?").evaluate(  # the drill-down on top
+        "heading => heading.scrollIntoView({block: 'start'})")
+    shot(page, "anomalies-logs")
+
+
+@pytest.mark.parametrize(("kind", "counted", "items"), [
+    ("timeseries", "Training windows", "timestamps"), ("logs", "Log templates", "sessions")])
+def test_other_pages_for_each_kind(kind_server: Callable[[str], str], page: Page, kind: str,
+                                   counted: str, items: str) -> None:
+    url = kind_server(kind)
+    open_page(page, f"{url}/training", "Training")
+    expect(metric(page, counted)).to_be_visible()  # what this kind learns from
+    shot(page, f"training-{kind}")
+    open_page(page, f"{url}/threshold", "Threshold tuning")
+    expect(metric(page, f"Flagged {items}")).to_have_text("1")
+    expect(metric(page, "Precision")).to_have_text("1.000")  # labels joined on the item keys
+    shot(page, f"threshold-{kind}")
+    open_page(page, f"{url}/monitoring", "Monitoring")
+    expect(page.locator('[data-testid="stAlert"]').filter(has_text="PSI")).to_contain_text(
+        "stable")
+    shot(page, f"monitoring-{kind}")

@@ -160,19 +160,6 @@ def test_threshold_picker_takes_methods_and_starting_values_from_core() -> None:
     assert threshold.starting_params("manual") == {} and threshold.starting_params("f1") == {}
 
 
-def test_find_raw_row_and_labels() -> None:
-    raw = pd.DataFrame({"row_id": ["r2", "r1", "r0"], "a": [2, 1, 0], "label": [1, 0, 0]})
-    row = scored.find_raw_row(raw, pd.Series({"row_id": "r1", "row": 3}), ["row_id"], "in.csv")
-    assert row["a"].tolist() == [1]
-    with pytest.raises(InputError, match="no row with row_id=r9"):
-        scored.find_raw_row(raw, pd.Series({"row_id": "r9", "row": 1}), ["row_id"], "in.csv")
-    assert scored.find_raw_row(raw, pd.Series({"row": 3}), [], "in.csv")["a"].tolist() == [0]
-    labels = scored.labels_for(scored_frame(3), raw, "label", ["row_id"], "in.csv")
-    assert labels.tolist() == [0, 0, 1]
-    with pytest.raises(InputError, match="no label column"):
-        scored.labels_for(scored_frame(3), raw, "y", ["row_id"], "in.csv")
-
-
 def history(train: list[float], val: list[float]) -> pd.DataFrame:
     return pd.DataFrame({"epoch": range(1, len(train) + 1), "train_loss": train,
                          "val_loss": val, "lr": 1e-3})
@@ -217,6 +204,20 @@ def test_quantile_drift_stable_and_shifted() -> None:
     assert monitoring.quantile_drift(files(1.0).iloc[:0], validation) is None
 
 
+def test_quantile_drift_with_tied_validation_scores() -> None:
+    # a log model's sessions score alike: 3 distinct values, p90 = p99 = max
+    validation = np.repeat([0.70, 0.93, 1.46], [14, 6, 10])
+    q = np.quantile(validation, [0.5, 0.9, 0.99, 1.0])
+    same = pd.DataFrame({"rows": [30], "score_p50": q[0], "score_p90": q[1], "score_p99": q[2],
+                         "score_max": q[3]})
+    drift = monitoring.quantile_drift(same, validation)
+    assert drift is not None and drift.level == "stable" and drift.psi == pytest.approx(0)
+    assert drift.share_above_p99 == drift.expected_above_p99 == 0.0
+    higher = same.assign(score_p90=3.0, score_p99=4.0, score_max=5.0)
+    moved = monitoring.quantile_drift(higher, validation)
+    assert moved is not None and moved.level == "major" and moved.share_above_p99 > 0.05
+
+
 def test_read_run_history_missing_wal_and_corrupt(tmp_path: Path) -> None:
     assert monitoring.read_run_history(tmp_path / "runs.db").empty
     db = tmp_path / "runs.db"
@@ -234,6 +235,7 @@ def test_read_run_history_missing_wal_and_corrupt(tmp_path: Path) -> None:
         monitoring.read_run_history(tmp_path / "bad.db")
 
 
+@pytest.mark.slow  # the real CLI in subprocesses
 def test_dashboard_command_refuses_bad_workspace_and_port(tmp_path: Path) -> None:
     from conftest import run_cli
 

@@ -8,9 +8,13 @@ p90 and p99 (and the maximum). The validation-normal scores of the model cut the
 four bins at their own p50, p90 and p99, so that normal data falls into them with shares
 50 %, 40 %, 9 % and 1 %. For recent files we estimate their shares in the same bins by
 interpolating each file's distribution function linearly through its ledger quantiles
-((min 0), (p50, .5), (p90, .9), (p99, .99), (max, 1)), weighted by rows. Two numbers follow:
+((min 0), (p50, .5), (p90, .9), (p99, .99), (max, 1)), weighted by rows. The validation shares
+are estimated the same way from the validation quantiles: 50/40/9/1 % for continuous scores, and
+what they really are when scores tie (a log model's sessions often score alike, so that p90 =
+p99 = max), so that data like the validation normals always reads as stable. Two numbers follow:
 
-* **share above the validation p99** — expected 1 %; a few times more means scores moved up;
+* **share above the validation p99** — expected about 1 % (the validation's own share); a few
+  times more means scores moved up;
 * **PSI** (population stability index) over the four bins: < 0.1 stable, 0.1–0.25 moderate
   shift, > 0.25 major shift (the usual reading of PSI).
 
@@ -31,9 +35,10 @@ import pandas as pd
 
 from anomaly.errors import InputError
 
-EXPECTED_SHARES = np.array([0.50, 0.40, 0.09, 0.01])
+QUANTILES = (0.5, 0.9, 0.99)
 PSI_MODERATE, PSI_MAJOR = 0.1, 0.25
 TAIL_ALERT = 3.0  # share above the validation p99 at 3x its expected 1 % raises a warning
+MIN_TAIL = 0.01  # the tail share alerts are measured against at least this
 
 
 # ---------------------------------------------------------------------- run ledger
@@ -93,12 +98,14 @@ class Drift:
     rows: int
     share_above_p99: float
     psi: float
+    expected_above_p99: float = 0.01  # the validation normals' own share (estimated alike)
 
     @property
     def level(self) -> str:
-        if self.psi > PSI_MAJOR or self.share_above_p99 > TAIL_ALERT * 2 * 0.01:
+        tail = max(self.expected_above_p99, MIN_TAIL)
+        if self.psi > PSI_MAJOR or self.share_above_p99 > TAIL_ALERT * 2 * tail:
             return "major"
-        if self.psi > PSI_MODERATE or self.share_above_p99 > TAIL_ALERT * 0.01:
+        if self.psi > PSI_MODERATE or self.share_above_p99 > TAIL_ALERT * tail:
             return "moderate"
         return "stable"
 
@@ -116,8 +123,16 @@ def _cdf_at(points: dict[str, float], x: np.ndarray) -> np.ndarray:
           (points["max"], 1.0)]
     xs = np.maximum.accumulate(np.array([q[0] for q in qs]))
     ys = np.array([q[1] for q in qs])
-    out: np.ndarray = np.interp(x, xs, ys, left=0.0, right=1.0)
+    # tied quantiles (a step in the scores): P(score <= x) there is the highest of their shares
+    last = np.append(xs[1:] != xs[:-1], True)
+    out: np.ndarray = np.interp(x, xs[last], ys[last], left=0.0, right=1.0)
     return out
+
+
+def _shares(cdf: np.ndarray) -> np.ndarray:
+    """Shares of the four bins from the distribution function at the three cuts."""
+    shares: np.ndarray = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+    return shares
 
 
 def quantile_drift(files: pd.DataFrame, validation: np.ndarray) -> Drift | None:
@@ -127,16 +142,17 @@ def quantile_drift(files: pd.DataFrame, validation: np.ndarray) -> Drift | None:
     usable = usable[usable["rows"] > 0]
     if usable.empty or not len(validation):
         return None
-    cuts = np.quantile(validation, [0.5, 0.9, 0.99])
+    cuts = np.quantile(validation, QUANTILES)
+    own = dict(zip(("p50", "p90", "p99"), cuts, strict=True))
+    expected = _cdf_at({**own, "max": float(np.max(validation))}, cuts)
     cdf = np.zeros(3)
     for _, row in usable.iterrows():
         points = {"p50": row["score_p50"], "p90": row["score_p90"], "p99": row["score_p99"],
                   "max": row["score_max"]}
         cdf += row["rows"] * _cdf_at(points, cuts)
     cdf /= usable["rows"].sum()
-    shares = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
     return Drift(len(usable), int(usable["rows"].sum()), float(1 - cdf[2]),
-                 psi(EXPECTED_SHARES, shares))
+                 psi(_shares(expected), _shares(cdf)), float(1 - expected[2]))
 
 
 def runs_summary(files: pd.DataFrame) -> dict[str, Any]:

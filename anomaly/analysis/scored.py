@@ -1,7 +1,8 @@
 """A scored file on the dashboard: its check against the model, counts, slider, flagged rows.
 
-Scored files (made by `anomaly score` or `anomaly batch`) keep the model's id and time columns and
-the score columns; the inputs of a row are read back from the original file (`find_raw_row`).
+Scored files (made by `anomaly score` or `anomaly batch`) keep the columns that name an item (id,
+time and group columns; a log session's key, file, lines and times) and the score columns; the
+inputs of an item are read back from the original file (`anomaly.analysis.items`).
 
 Example:
     >>> import numpy as np
@@ -13,32 +14,42 @@ Example:
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from anomaly.core.labels import check_labels
-from anomaly.errors import InputError, SchemaError
+from anomaly.errors import SchemaError
 
 SCORE_COLUMNS = ("anomaly_score", "score_percentile", "is_anomaly", "top_features")
 TABLE_ROWS = 1000  # flagged rows sent to the browser at most
+SESSION_TIME = "first_time"  # scored log sessions: when a session starts
+_TOP_SPLIT = re.compile(r"(?<=%),\s*")  # "a 71%, b, c 20%": split after each share only
 
 
 # ------------------------------------------------------------------ the model's columns
 def roles(meta: dict[str, Any]) -> dict[str, list[str]]:
-    """Column names by role (feature, id, time, label) from a bundle's schema."""
-    out: dict[str, list[str]] = {"feature": [], "id": [], "time": [], "label": []}
+    """Column names by role (feature, id, time, group, label) from a bundle's schema."""
+    out: dict[str, list[str]] = {"feature": [], "id": [], "time": [], "group": [], "label": []}
     for col in meta.get("schema", {}).get("columns", []):
         out.setdefault(str(col.get("role")), []).append(str(col.get("name")))
     return out
 
 
-def time_column(meta: dict[str, Any]) -> str | None:
-    """The bundle's time column, if it has one."""
-    times = roles(meta)["time"]
-    return times[0] if times else None
+def time_column(meta: dict[str, Any], columns: Iterable[object]) -> str | None:
+    """The time column of a scored file with `columns`: the model's time column, else (log
+    sessions) the time each session starts; None when it has neither.
+
+    Example:
+        >>> time_column({}, ["session", "first_time", "anomaly_score"])
+        'first_time'
+    """
+    names = {str(c) for c in columns}
+    found = [c for c in (*roles(meta)["time"], SESSION_TIME) if c in names]
+    return found[0] if found else None
 
 
 # --------------------------------------------------------------------- scored files
@@ -49,7 +60,7 @@ def check_scored(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None
         raise SchemaError(f"{source}: no {', '.join(missing)} column(s) — this is not a scored "
                           "file; make one with `anomaly score MODEL FILE`")
     model = f"{meta.get('name')}@{meta.get('version')}"
-    carried = [c for role in ("id", "time") for c in roles(meta)[role]]
+    carried = [c for role in ("id", "time", "group") for c in roles(meta)[role]]
     absent = [c for c in carried if c not in frame.columns]
     if absent:
         raise SchemaError(f"{source}: column(s) {', '.join(absent)} of model {model} are missing "
@@ -57,7 +68,8 @@ def check_scored(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None
                           f"with `anomaly score {meta.get('name')} INPUT`")
     features = set(roles(meta)["feature"])
     sample = frame["top_features"].head(2000).dropna().astype(str).head(200)
-    named = {_feature_name(part) for text in sample for part in text.split(",") if part.strip()}
+    named = {_feature_name(part) for text in sample for part in _TOP_SPLIT.split(text)
+             if part.strip()}
     foreign = sorted(named - features)
     if foreign:
         raise SchemaError(f"{source}: top_features name(s) {', '.join(foreign[:5])} that model "
@@ -151,51 +163,3 @@ def flagged_rows(frame: pd.DataFrame, threshold: float, contains: str = "",
     rows = frame.iloc[idx].assign(row=idx + 1)
     rows = rows.sort_values("anomaly_score", ascending=False, kind="stable")
     return rows.drop(columns=["is_anomaly"], errors="ignore").reset_index(drop=True), total
-
-
-# ------------------------------------------------------------------- drill-down
-def find_raw_row(raw: pd.DataFrame, scored_row: pd.Series, id_cols: list[str],
-                 source: str) -> pd.DataFrame:
-    """The original input row behind one scored row: matched by id columns, else by position."""
-    keys = [c for c in id_cols if c in raw.columns and c in scored_row.index]
-    if keys:
-        mask = np.ones(len(raw), bool)
-        for key in keys:
-            mask &= raw[key].astype(str).to_numpy() == str(scored_row[key])
-        found = raw.loc[mask]
-        if found.empty:
-            wanted = ", ".join(f"{k}={scored_row[k]}" for k in keys)
-            raise InputError(f"{source}: no row with {wanted} — choose the file this scored "
-                             "file was made from")
-        return found.head(1)
-    position = int(scored_row["row"]) - 1
-    if position >= len(raw):
-        raise InputError(f"{source}: has {len(raw):,} rows, fewer than row {position + 1:,} of "
-                         "the scored file — choose the file this scored file was made from")
-    return raw.iloc[[position]]
-
-
-def labels_for(scored: pd.DataFrame, raw: pd.DataFrame, label_col: str, id_cols: list[str],
-               source: str) -> np.ndarray:
-    """0/1 labels aligned with the scored rows (joined on id columns, else by position)."""
-    if label_col not in raw.columns:
-        raise InputError(f"{source}: no label column {label_col!r} — columns: "
-                         f"{', '.join(map(str, raw.columns))}")
-    flags = check_labels(raw[label_col], label_col, source).astype(int)
-    keys = [c for c in id_cols if c in raw.columns and c in scored.columns]
-    if keys:
-        index = pd.MultiIndex.from_frame(raw[keys].astype(str))
-        if index.has_duplicates:
-            raise InputError(f"{source}: id column(s) {', '.join(keys)} repeat — labels cannot "
-                             "be matched to scored rows")
-        lookup = pd.Series(flags, index=index)
-        wanted = pd.MultiIndex.from_frame(scored[keys].astype(str))
-        aligned = lookup.reindex(wanted)
-        if aligned.isna().any():
-            raise InputError(f"{source}: {int(aligned.isna().sum()):,} scored row(s) have no "
-                             "label there — choose the file this scored file was made from")
-        return aligned.to_numpy(dtype=int)
-    if len(raw) != len(scored):
-        raise InputError(f"{source}: {len(raw):,} rows but the scored file has {len(scored):,} "
-                         "and no id column to match them — choose the matching input file")
-    return flags

@@ -1,4 +1,4 @@
-"""Diagnostics of a bundle's training history (history.csv) for the Training page.
+"""The Training page: diagnostics of a bundle's history (history.csv), what it was trained on.
 
 Example:
     >>> history = pd.DataFrame({"train_loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.6, 0.35]})
@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,3 +72,41 @@ def diagnose_training(history: pd.DataFrame, best_epoch: int | None) -> list[Fin
         findings.append(Finding("ok", f"loss fell {drop:.0%}; validation follows training "
                                       "(no sign of overfitting)"))
     return findings
+
+
+def data_counts(summary: dict[str, Any], item: str) -> list[tuple[str, int]]:
+    """What the model was trained on, as (label, count) for the counts the summary holds.
+
+    Every kind counts its training and validation items (rows, timestamps, sessions); time
+    series add the windows cut from them and the window length, logs the templates mined.
+
+    Example:
+        >>> data_counts({"train_rows": 320, "train_windows": 306, "window": 8}, "timestamp")
+        [('Training timestamps', 320), ('Training windows', 306), ('Window (rows)', 8)]
+        >>> data_counts({"train_rows": 96, "templates": 4}, "session")
+        [('Training sessions', 96), ('Log templates', 4)]
+    """
+    labels = {"train_rows": f"Training {item}s", "validation_rows": f"Validation {item}s",
+              "train_windows": "Training windows", "validation_windows": "Validation windows",
+              "window": "Window (rows)", "templates": "Log templates"}
+    return [(label, int(summary[key])) for key, label in labels.items()
+            if isinstance(summary.get(key), int | float) and not isinstance(summary[key], bool)]
+
+
+KIND_SECTIONS = {"timeseries": "window", "logs": "logs"}  # a kind's own settings in bundle.json
+
+
+def data_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """How the data was read: the kind, the data options, the kind's own options (windows,
+    sessions) and the training file's fingerprint, from bundle.json.
+
+    Example:
+        >>> meta = {"kind": "logs", "settings": {"data": {"id_col": []}, "window": {"window": 32},
+        ...         "logs": {"session_window": "5m"}}}
+        >>> data_settings(meta)
+        {'kind': 'logs', 'id_col': [], 'session_window': '5m'}
+    """
+    settings = meta.get("settings", {})
+    section = KIND_SECTIONS.get(str(meta.get("kind")))
+    return {"kind": meta.get("kind"), **settings.get("data", {}),
+            **(settings.get(section, {}) if section else {}), **meta.get("data", {})}

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from anomaly.io import read_table_bytes
 
 UPLOAD_LIMIT_MB = 200  # Streamlit's server.maxUploadSize (set by `anomaly dashboard`) and ours
 DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+TABLE_PATTERNS = tuple(f"*{suffix}" for suffix in DATA_SUFFIXES)
 SKIP_DIRS = {"models", "scores", "artifacts", "node_modules", "__pycache__"}
 MAX_LISTED = 200
 
@@ -68,11 +70,14 @@ def list_scored(workspace: Path) -> list[Path]:
     return sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))[:MAX_LISTED]
 
 
-def list_inputs(workspace: Path, depth: int = 3) -> list[Path]:
+def list_inputs(workspace: Path, depth: int = 3,
+                patterns: tuple[str, ...] = TABLE_PATTERNS) -> list[Path]:
     """Data files in the workspace that may be the original inputs of scored files.
 
-    Folders of bundles, scored files and build output are skipped, and so are hidden entries
-    and symlinked folders; at most `MAX_LISTED` files, `depth` folder levels deep.
+    Files whose name matches one of `patterns` (case-insensitive; CSV and Parquet tables by
+    default, a log model's kind offers ``*.log``, ``*.log.gz``…). Folders of bundles, scored
+    files and build output are skipped, and so are hidden entries and symlinked folders; at
+    most `MAX_LISTED` files, `depth` folder levels deep.
 
     Example:
         >>> list_inputs(Path("/nonexistent"))
@@ -91,7 +96,8 @@ def list_inputs(workspace: Path, depth: int = 3) -> list[Path]:
             if entry.is_dir() and not entry.is_symlink():
                 if level < depth and entry.name not in SKIP_DIRS:
                     walk(entry, level + 1)
-            elif entry.is_file() and entry.suffix.lower() in DATA_SUFFIXES:
+            elif entry.is_file() and any(fnmatch(entry.name.lower(), p.lower())
+                                         for p in patterns):
                 found.append(entry)
 
     walk(workspace, 1)

@@ -1,4 +1,8 @@
-"""Anomalies: summary, what-if threshold, flagged rows, score over time, drill-down of one row."""
+"""Anomalies: summary, what-if threshold, flagged items, score over time, drill-down of one item.
+
+An item is what one score is for: a row (tabular), a timestamp (time series), a session (logs);
+`anomaly.analysis.items.drill_plan` says how each is named and found in its input.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from anomaly.analysis.scored import find_raw_row, flagged_rows, summarize, time_column
+from anomaly.analysis.explained import RAW_LINES, explanation_summary, raw_lines_text, readable
+from anomaly.analysis.items import DrillPlan, drill_plan, item_label
+from anomaly.analysis.scored import flagged_rows, summarize, time_column
 from anomaly.analysis.timeline import flagged_points, parse_times, score_over_time
 from anomaly.errors import AnomalyError
 from dashboards import charts, common
 
-DRILL_ROWS = 200  # the highest-scoring flagged rows offered for the drill-down
+DRILL_ROWS = 200  # the highest-scoring flagged items offered for the drill-down
+LONG_NAME = 40  # feature names longer than this (log templates) get the page's full width
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -28,6 +35,8 @@ def page() -> None:
     detector = common.pick_model(ws)
     scored = common.pick_scored(ws, detector)
     assert scored is not None
+    plan = drill_plan(detector)
+    items = plan.plural
     scores = scored.scores
     frame = scored.frame
     in_file = int(frame["is_anomaly"].astype(bool).sum())
@@ -38,14 +47,14 @@ def page() -> None:
         label=f"Threshold (what-if; the model's is {detector.threshold_:.4g})")
     summary = summarize(scores, threshold)
     cols = st.columns(4)
-    cols[0].metric("Rows", f"{summary.rows:,}")
+    cols[0].metric(items.capitalize(), f"{summary.rows:,}")
     cols[1].metric("Flagged at this threshold", f"{summary.flagged:,}")
     cols[2].metric("Anomaly rate", f"{summary.rate:.2%}")
     cols[3].metric("Flagged in the file", f"{in_file:,}",
                    help="is_anomaly as written when the file was scored")
 
-    time_col = time_column(detector.meta_)
-    times = parse_times(frame[time_col]) if time_col and time_col in frame.columns else None
+    time_col = time_column(detector.meta_, frame.columns)
+    times = parse_times(frame[time_col]) if time_col else None
     if times is not None:
         st.subheader("Score over time")
         line = _binned(scored.key, times, scores)
@@ -53,47 +62,60 @@ def page() -> None:
         st.altair_chart(charts.score_time(line, points, threshold),
                         width="stretch")
         st.caption(f"Binned into at most 600 time bins (median and maximum per bin); red: the "
-                   f"{len(points):,} highest flagged rows; dashed: the threshold.")
+                   f"{len(points):,} highest flagged {items}; dashed: the threshold.")
 
-    st.subheader("Flagged rows")
+    st.subheader(f"Flagged {items}")
     left, right = st.columns(2)
     contains = left.text_input("Top features contain", key="contains")
     min_score = right.number_input("Minimum score", min_value=0.0, value=0.0, key="min_score")
     rows, total = flagged_rows(frame, threshold, contains, min_score or None)
-    st.caption(f"{total:,} flagged row(s) match; the {len(rows):,} highest are shown — click a "
-               "column header to sort.")
-    st.dataframe(rows, width="stretch", hide_index=True, height=320)
+    st.caption(f"{total:,} flagged {plan.item}(s) match; the {len(rows):,} highest are shown — "
+               "click a column header to sort.")
+    st.dataframe(rows, width="stretch", hide_index=True, height=min(320, 35 * (len(rows) + 1) + 3))
     if rows.empty:
         return
-    drill_down(ws, detector, scored, rows)
+    drill_down(ws, detector, plan, scored, rows)
 
 
-def drill_down(ws: Path, detector: Any, scored: common.Scored, rows: pd.DataFrame) -> None:
-    """One flagged row: each feature's input vs reconstruction and its share of the error."""
-    st.subheader("Why was this row flagged?")
-    ids = common.id_columns(detector)
+def drill_down(ws: Path, detector: Any, plan: DrillPlan, scored: common.Scored,
+               rows: pd.DataFrame) -> None:
+    """One flagged item, read back from its input and explained in its context: each
+    feature's share of the error (a session's templates), and a session's raw lines."""
+    st.subheader(f"Why was this {plan.item} flagged?")
     rows = rows.head(DRILL_ROWS)
-    label = [f"row {r}" + "".join(f" · {c}={v}" for c, v in zip(ids, vals, strict=True))
-             for r, vals in zip(rows["row"], rows[ids].itertuples(index=False), strict=True)]
-    pick = st.selectbox("Flagged row", range(len(rows)), format_func=lambda i: label[i],
+    labels = [item_label(plan, row) for _, row in rows.iterrows()]
+    pick = st.selectbox(f"Flagged {plan.item}", range(len(rows)), format_func=lambda i: labels[i],
                         key="drill_row")
-    st.caption("Scored files keep only id/time columns, so the row's inputs are read from the "
-               "original file (matched by id, or by row number when there is no id column).")
-    chosen = common.pick_input(ws, scored)
+    row = rows.iloc[[pick]]
+    st.caption(plan.caption)
+    chosen = common.pick_item_input(ws, plan, scored, row.iloc[0])
     if chosen is None:
-        st.info("Choose the original input file above to see this row's features.")
+        st.info(f"Choose the original input file above (the workspace's "
+                f"{', '.join(plan.patterns)} files) to see why this {plan.item} was flagged.")
         return
-    raw, source = chosen
     try:
-        row = find_raw_row(raw, rows.iloc[pick], ids, source)
-        explained = detector.explain_item(row, 0).table
+        found = common.locate_item(detector, plan, row, chosen)
+        explained = common.explain_item(detector, plan, row, chosen, found)
     except AnomalyError as exc:
         st.error(str(exc))
         return
-    left, right = st.columns([3, 2])
-    right.altair_chart(charts.error_shares(explained), width="stretch")
-    left.dataframe(explained.style.format({"error_share": "{:.1%}"}), hide_index=True,
-                   width="stretch")
+    table = explained.table
+    st.markdown(explanation_summary(explained.score, table, detector.threshold_))
+    shown = readable(table)
+    formats = {c: "{:.6g}" for c in shown.select_dtypes("float").columns}
+    styled = shown.style.format({**formats, "error_share": "{:.1%}"})
+    if shown["feature"].astype(str).str.len().max() > LONG_NAME:  # log templates: one under
+        st.dataframe(styled, hide_index=True, width="stretch")  # the other, each full width
+        st.altair_chart(charts.error_shares(table), width="stretch")
+    else:
+        left, right = st.columns([3, 2])
+        right.altair_chart(charts.error_shares(table), width="stretch")
+        left.dataframe(styled, hide_index=True, width="stretch")
+    if found.lines:
+        shown = min(len(found.lines), RAW_LINES)
+        st.caption(f"The {plan.item}'s raw lines in {found.source}, each after its line "
+                   f"number: the first {shown:,} of {len(found.lines):,}.")
+        st.code(raw_lines_text(found.lines), language=None, wrap_lines=True)
 
 
 common.run(page)

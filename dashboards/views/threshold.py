@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from anomaly.analysis.scored import SliderSpec, labels_for, roles, time_column
+from anomaly.analysis.items import DrillPlan, drill_plan, label_guess, labels_for
+from anomaly.analysis.scored import SliderSpec, roles, time_column
 from anomaly.analysis.threshold import (
     histogram,
     picker_methods,
@@ -38,7 +39,8 @@ def page() -> None:
     scored = common.pick_scored(ws, detector, required=False)
     validation = np.asarray(detector.validation_scores_, dtype=float)
     scores = scored.scores if scored is not None else np.zeros(0)
-    labels = _labels(ws, detector, scored)
+    plan = drill_plan(detector)
+    labels = _labels(ws, detector, plan, scored)
 
     spec = common.slider_spec(detector, scored)
     slider_key = f"thr:{detector.bundle_path_}:{scored.key if scored else ''}"
@@ -46,13 +48,13 @@ def page() -> None:
     threshold = common.threshold_slider(spec, key=slider_key)
 
     times = None
-    time_col = time_column(detector.meta_)
-    if scored is not None and time_col and time_col in scored.frame.columns:
+    time_col = time_column(detector.meta_, scored.frame.columns) if scored is not None else None
+    if scored is not None and time_col:
         times = parse_times(scored.frame[time_col])
     stats = threshold_stats(scores, validation, threshold, times, labels)
     cols = st.columns(4)
-    cols[0].metric("Flagged rows", f"{stats.flagged:,}" if scored else "–",
-                   help="Scored rows with anomaly_score above the threshold")
+    cols[0].metric(f"Flagged {plan.plural}", f"{stats.flagged:,}" if scored else "–",
+                   help=f"Scored {plan.plural} with anomaly_score above the threshold")
     cols[1].metric("Flagged share", f"{stats.flagged / max(stats.rows, 1):.2%}" if scored else "–")
     cols[2].metric("Expected false alarms", f"{stats.validation_false_alarm:.2%}",
                    help="Share of held-out validation normals above the threshold")
@@ -63,31 +65,35 @@ def page() -> None:
     if scored is not None:
         series[f"scored: {scored.source}"] = scores
     st.altair_chart(charts.histogram(histogram(series), threshold), width="stretch")
-    st.caption("Share of rows per score bin (the top 0.1 % is gathered in the last bin); "
-               "dashed: the threshold.")
+    st.caption(f"Share of {plan.plural} per score bin (the top 0.1 % is gathered in the last "
+               "bin); dashed: the threshold.")
 
     if stats.report is not None and labels is not None:
         _quality(stats.report, scores, labels)
     _save(detector, choice, threshold, spec)
 
 
-def _labels(ws: Path, detector: Any, scored: common.Scored | None) -> np.ndarray | None:
+def _labels(ws: Path, detector: Any, plan: DrillPlan,
+            scored: common.Scored | None) -> np.ndarray | None:
     if scored is None:
         return None
     label_cols = [c for c in roles(detector.meta_)["label"] if c in scored.frame.columns]
     if label_cols:
         return check_labels(scored.frame[label_cols[0]], label_cols[0], scored.source).astype(int)
     with st.expander("Labels (optional): precision, recall, F1"):
-        chosen = common.pick_input(ws, scored, key="label_input")
-        if chosen is None:
+        by = ", ".join(plan.keys) if plan.keys else "row number"
+        st.caption(f"A table with a 0/1 label per scored {plan.item}, matched by {by}.")
+        chosen = common.pick_table(ws, scored, key="label_input")
+        if chosen is None or chosen.table is None:
             return None
-        raw, source = chosen
-        options = [str(c) for c in raw.columns]
-        default = options.index("label") if "label" in options else 0
-        column = st.selectbox("Label column (1 = anomaly)", options, index=default,
-                              key="label_col")
+        raw = chosen.table
+        column = st.selectbox("Label column (1 = anomaly)", [str(c) for c in raw.columns],
+                              index=label_guess(raw.columns), key="label_col",
+                              placeholder="Choose the label column")
+        if column is None:
+            return None
         try:
-            return labels_for(scored.frame, raw, column, common.id_columns(detector), source)
+            return labels_for(plan, scored.frame, raw, column, chosen.name)
         except AnomalyError as exc:
             st.error(str(exc))
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from anomaly.analysis.training import diagnose_training
+from anomaly.analysis.training import data_counts, data_settings, diagnose_training
 from dashboards import charts, common
 
 
@@ -38,6 +38,12 @@ def page() -> None:
         with st.expander("History table (history.csv)"):
             st.dataframe(history, hide_index=True, width="stretch")
 
+    counts = data_counts(summary, detector.kind_.item)
+    if counts:
+        st.subheader("Data")
+        for col, (label, value) in zip(st.columns(len(counts)), counts, strict=True):
+            col.metric(label, f"{value:,}")
+
     st.subheader("Settings")
     settings = meta.get("settings", {})
     left, right = st.columns(2)
@@ -46,8 +52,7 @@ def page() -> None:
     right.write("**Network**")
     right.json(meta.get("network", {}), expanded=True)
     right.write("**Data**")
-    right.json({"rows": summary.get("train_rows"), "validation_rows":
-                summary.get("validation_rows"), **meta.get("data", {})}, expanded=False)
+    right.json(data_settings(meta), expanded=False)
 
 
 common.run(page)
