@@ -167,8 +167,11 @@ def column_schema(features: TabularFeatures, settings: Settings,
     s = settings.data
     for role, cols in (("id", s.id_col), ("time", (s.time_col,)), ("label", (s.label_col,))):
         schema += [{"name": c, "role": role} for c in cols if c]
-    return [{"name": c["name"], "role": "group"} if c["name"] == group_col else c
-            for c in schema]
+    schema = [{"name": c["name"], "role": "group"} if c["name"] == group_col else c
+              for c in schema]
+    if group_col and all(c["name"] != group_col for c in schema):
+        schema.append({"name": group_col, "role": "group"})
+    return schema
 
 
 def describe_input(features: TabularFeatures, feature: str, x: np.ndarray, recon: np.ndarray,

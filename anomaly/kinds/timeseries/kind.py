@@ -15,6 +15,7 @@ SKAB's Conv-AE uses a margin over training residuals too).
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -192,7 +193,8 @@ class TimeseriesKind:
         at = int(np.flatnonzero(context.index.to_numpy() == frame.index[position])[0])
         row = context.iloc[at]
         table = pd.DataFrame({"feature": f.feature_columns,
-                              "value": [str(row[c]) for c in f.feature_columns],
+                              "value": [f"{row[c]:.6g}" if isinstance(row[c], numbers.Real)
+                                        else str(row[c]) for c in f.feature_columns],
                               "error_share": rows.shares[at]})
         return Explanation(float(rows.scores[at]),
                            table.sort_values("error_share", ascending=False, ignore_index=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,6 +194,8 @@ def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
     assert result.returncode == 0, result.stderr
     scored = pd.read_csv(cli_model / "scores" / "pump.scored.csv")
     assert len(scored) == 600 and set(scored["machine"]) == {"m1", "m2"}
+    meta = json.loads((cli_model / "models" / "pump" / "v1" / "bundle.json").read_text())
+    assert {"name": "machine", "role": "group"} in meta["schema"]["columns"]
 
 
 @pytest.mark.slow
