@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
-from browser import ARGS, CHROMIUM, IDLE, dashboard  # noqa: E402
+from tests.dashboards.browser import ARGS, CHROMIUM, IDLE, dashboard  # noqa: E402
 
 EMPTY_APP = 'import streamlit as st\nst.title("Empty")\nst.write("ok")\n'
 

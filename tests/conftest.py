@@ -17,13 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Transitional: the dashboard tests still at the top of tests/ import their helpers by bare name
-# (`from dashboard_ws import ...`, `from browser import ...`, `from conftest import ...`); all
-# other tests import `from tests.<package> import ...`. Appended, not prepended, so that tests/cli,
-# tests/core, ... can never shadow an installed module. Drop this once those files live in
-# tests/dashboards/ and import from `tests.` like the rest.
-if str(ROOT / "tests") not in sys.path:
-    sys.path.append(str(ROOT / "tests"))
 FAST = {"max_epochs": 15, "patience": 5, "batch_size": 64, "progress_bar": False}
 
 

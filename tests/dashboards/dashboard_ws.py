@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import make_tabular
 
 from anomaly.bundle import sha256_file
 from anomaly.core.detector import Detector
 from anomaly.jobs.ledger import SCHEMA
 from anomaly.jobs.score import score_file
+from tests.conftest import make_tabular
 
 LEDGER_DDL = SCHEMA  # the real runs.db schema, so these tests follow any change to it
 EPOCHS = 6

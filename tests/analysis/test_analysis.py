@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_ws import LEDGER_DDL
 
 from anomaly.analysis import monitoring, scored, threshold, timeline, training, workspace
 from anomaly.errors import InputError, SchemaError
+from tests.dashboards.dashboard_ws import LEDGER_DDL
 
 META = {"name": "toy", "version": 1, "schema": {"columns": [
     {"name": "a", "role": "feature"}, {"name": "b", "role": "feature"},
@@ -237,7 +237,7 @@ def test_read_run_history_missing_wal_and_corrupt(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # the real CLI in subprocesses
 def test_dashboard_command_refuses_bad_workspace_and_port(tmp_path: Path) -> None:
-    from conftest import run_cli
+    from tests.conftest import run_cli
 
     missing = run_cli("dashboard", "--workspace", str(tmp_path / "nowhere"), timeout=60)
     assert missing.returncode == 2 and "does not exist" in missing.stderr

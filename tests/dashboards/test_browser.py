@@ -17,8 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
-from dashboard_ws import (
+
+from anomaly.analysis.scored import SliderSpec, slider_spec
+from anomaly.core.detector import Detector
+from tests.dashboards.browser import ARGS, CHROMIUM, IDLE, SCREENSHOTS, dashboard
+from tests.dashboards.dashboard_ws import (
     EPOCHS,
     FAILED_ERROR,
     ODD_SESSION,
@@ -27,9 +30,6 @@ from dashboard_ws import (
     SPIKE_SENSOR,
     workspace_copy,
 )
-
-from anomaly.analysis.scored import SliderSpec, slider_spec
-from anomaly.core.detector import Detector
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
     pytest.skip(f"{CHROMIUM} is missing — install Debian's chromium (`make browser`)",

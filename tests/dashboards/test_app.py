@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from dashboard_ws import (
+from streamlit.testing.v1 import AppTest
+
+from anomaly.analysis.scored import slider_spec
+from anomaly.analysis.threshold import picker_methods, starting_params
+from anomaly.core.detector import Detector
+from anomaly.core.thresholds import METHODS
+from tests.dashboards.dashboard_ws import (
     EPOCHS,
     FAILED_ERROR,
     MODELS,
@@ -21,14 +27,8 @@ from dashboard_ws import (
     SPIKE_SENSOR,
     workspace_copy,
 )
-from streamlit.testing.v1 import AppTest
 
-from anomaly.analysis.scored import slider_spec
-from anomaly.analysis.threshold import picker_methods, starting_params
-from anomaly.core.detector import Detector
-from anomaly.core.thresholds import METHODS
-
-APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 BUNDLE = Path("models") / "toy" / "v1"
 
 

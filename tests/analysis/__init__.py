@@ -1,0 +1,1 @@
+"""Tests of anomaly.analysis: what the dashboard computes."""

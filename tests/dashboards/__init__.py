@@ -1,0 +1,1 @@
+"""Tests of the Streamlit dashboard (AppTest and a real browser)."""
