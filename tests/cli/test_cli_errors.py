@@ -387,3 +387,21 @@ def test_real_process_usage_error_no_traceback() -> None:
     assert result.returncode == 2
     assert "No such option: --no-such-option" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    from anomaly import __version__
+
+    result = run_main("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"anomaly {__version__}"
+
+
+def test_log_options_are_refused_for_other_kinds(tmp_path: Path,
+                                                 tabular_files: dict[str, Path]) -> None:
+    result = run_main("train", str(tabular_files["train"]), "--session-window", "5m",
+                      *ws_args(tmp_path))
+    assert_clean_error(result, "--session-window", "--kind logs")
+    result = run_main("train", str(tabular_files["train"]), "--kind", "timeseries",
+                      "--time-col", "a", "--window", "5m", *ws_args(tmp_path))
+    assert_clean_error(result, "--window '5m'", "--session-window")
+    assert not (tmp_path / "models").exists()

@@ -208,6 +208,24 @@ def test_options_and_windows(tmp_path: Path) -> None:
     assert len(frame) == 4
 
 
+def test_old_window_flag_still_cuts_time_windows(tmp_path: Path, one_thread: None) -> None:
+    """`--kind logs --window 5m` (before --session-window) trains with a one-line note."""
+    from tests.conftest import run_main
+
+    path = tmp_path / "app.log"
+    make_log(path, 120, seed=6)
+    result = run_main("train", str(path), "--kind", "logs", "--window", "30s", "--epochs", "2",
+                      "--no-progress", "--workspace", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "--window for logs is now --session-window" in result.stderr
+    from anomaly import load_detector
+
+    det = load_detector("app", tmp_path / "models")
+    assert det.kind == "logs" and det.meta_["kind"] == "logs"
+    assert det.features_.options.window == 30.0
+    assert det.meta_["features"]["templates"]  # a log bundle, not a tabular one labelled logs
+
+
 def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread: None
                                                       ) -> None:
     from anomaly import Detector
