@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,3 +103,18 @@ def run_main(*args: str) -> CliResult:
         logger.setLevel(saved[1])
         logger.propagate = saved[2]
     return CliResult(code if isinstance(code, int) else 1, out.getvalue(), err.getvalue())
+
+
+def toy_meta(ws: Path, version: int = 1) -> dict[str, Any]:
+    """bundle.json of version `version` of model 'toy' in workspace `ws`."""
+    meta: dict[str, Any] = json.loads(
+        (ws / "models" / "toy" / f"v{version}" / "bundle.json").read_text())
+    return meta
+
+
+def score_toy(ws: Path, data: Path, out: Path, *extra: str) -> pd.DataFrame:
+    """`anomaly score toy DATA -o OUT.parquet` in process; the scored frame."""
+    result = run_main("score", "toy", str(data), "-o", str(out), "--show", "0", *extra,
+                      "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    return pd.read_parquet(out)

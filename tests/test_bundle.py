@@ -6,7 +6,6 @@ The commands that change or list bundles are tested in tests/cli/ (test_threshol
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 import stat
@@ -18,18 +17,7 @@ import pytest
 
 from anomaly import BundleError, Detector
 from anomaly.bundle import resolve, sha256_file
-from tests.conftest import ROOT, run_main
-
-
-def _meta(ws: Path, version: int = 1) -> dict:
-    return json.loads((ws / "models" / "toy" / f"v{version}" / "bundle.json").read_text())
-
-
-def _score(ws: Path, data: Path, out: Path, *extra: str) -> pd.DataFrame:
-    result = run_main("score", "toy", str(data), "-o", str(out), "--show", "0", *extra,
-                      "--workspace", str(ws))
-    assert result.returncode == 0, result.stderr
-    return pd.read_parquet(out)
+from tests.conftest import ROOT, run_main, score_toy, toy_meta
 
 
 # ---------------------------------------------------------------- round trip
@@ -49,7 +37,7 @@ def test_save_load_round_trip_gives_identical_scores(workspace: Path, tmp_path: 
     pd.testing.assert_frame_equal(again.history_, original.history_)
 
     # The CLI computes the very same numbers (Parquet keeps floats exact).
-    cli = _score(workspace, tabular_files["test"], tmp_path / "cli.parquet")
+    cli = score_toy(workspace, tabular_files["test"], tmp_path / "cli.parquet")
     np.testing.assert_array_equal(cli["anomaly_score"].to_numpy(),
                                   again.anomaly_scores(frame))
     assert cli["row_id"].tolist() == frame["row_id"].tolist()  # the id column is carried
@@ -59,7 +47,7 @@ def test_bundle_files_are_weights_and_json_only(workspace: Path) -> None:
     folder = workspace / "models" / "toy" / "v1"
     assert sorted(p.name for p in folder.iterdir()) == [
         "bundle.json", "history.csv", "model.safetensors", "validation_scores.csv"]
-    meta = _meta(workspace)
+    meta = toy_meta(workspace)
     assert meta["format"] == "anomaly-bundle" and meta["kind"] == "tabular"
     for name, digest in meta["files"].items():
         assert sha256_file(folder / name) == digest
@@ -79,7 +67,7 @@ def test_bundles_and_outputs_get_ordinary_permissions(workspace: Path, tmp_path:
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
     for file in folder.iterdir():
         assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, file.name
-    _score(workspace, tabular_files["test"], tmp_path / "scored.parquet")
+    score_toy(workspace, tabular_files["test"], tmp_path / "scored.parquet")
     assert stat.S_IMODE((tmp_path / "scored.parquet").stat().st_mode) == 0o666 & ~umask
 
 

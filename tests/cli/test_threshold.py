@@ -4,15 +4,13 @@ history is appended, never rewritten; `--dry-run` saves nothing; bad parameters 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from tests.conftest import run_main
+from tests.conftest import run_main, score_toy, toy_meta
 
 
 @pytest.fixture
@@ -22,15 +20,6 @@ def private_ws(workspace: Path, tmp_path: Path) -> Path:
     return tmp_path / "ws"
 
 
-def _meta(ws: Path, version: int = 1) -> dict:
-    return json.loads((ws / "models" / "toy" / f"v{version}" / "bundle.json").read_text())
-
-
-def _score(ws: Path, data: Path, out: Path, *extra: str) -> pd.DataFrame:
-    result = run_main("score", "toy", str(data), "-o", str(out), "--show", "0", *extra,
-                      "--workspace", str(ws))
-    assert result.returncode == 0, result.stderr
-    return pd.read_parquet(out)
 
 
 METHOD_ARGS = {
@@ -47,14 +36,14 @@ METHOD_ARGS = {
 def test_threshold_method_records_a_new_version_used_by_scoring(
         method: str, private_ws: Path, tmp_path: Path, tabular_files: dict[str, Path]) -> None:
     test = tabular_files["test"]
-    before = _meta(private_ws)["threshold"]
+    before = toy_meta(private_ws)["threshold"]
     args = [a.format(test=test) for a in METHOD_ARGS[method]]
     result = run_main("threshold", "toy", "--method", method, *args, "--why", f"try {method}",
                       "--workspace", str(private_ws))
     assert result.returncode == 0, result.stderr
     assert "saved as threshold version 2" in result.stdout
 
-    after = _meta(private_ws)["threshold"]
+    after = toy_meta(private_ws)["threshold"]
     assert after["version"] == 2 and after["method"] == method
     assert after["value"] != pytest.approx(before["value"])
     assert [h["version"] for h in after["history"]] == [1, 2]
@@ -62,7 +51,7 @@ def test_threshold_method_records_a_new_version_used_by_scoring(
     assert after["history"][1]["why"] == f"try {method}"
     assert after["history"][1]["value"] == after["value"]
 
-    scored = _score(private_ws, test, tmp_path / "scored.parquet")
+    scored = score_toy(private_ws, test, tmp_path / "scored.parquet")
     expected = scored["anomaly_score"] > after["value"]
     assert (scored["is_anomaly"] == expected).all()
     if method == "contamination":  # flags the requested share of --data
@@ -78,7 +67,7 @@ def test_threshold_history_accumulates_and_dry_run_saves_nothing(private_ws: Pat
     assert dry.returncode == 0 and "sigma" in dry.stdout
     assert (private_ws / "models" / "toy" / "v1" / "bundle.json").read_bytes() == before
 
-    threshold = _meta(private_ws)["threshold"]
+    threshold = toy_meta(private_ws)["threshold"]
     assert threshold["version"] == 3
     assert [h["params"] for h in threshold["history"]][1:] == [{"q": 0.9}, {"q": 0.95}]
     assert not (private_ws / "models" / "toy" / "v2").exists()  # a threshold is not a retrain
@@ -97,7 +86,7 @@ def test_threshold_bad_parameters_exit_2(private_ws: Path) -> None:
     assert f1.returncode == 2 and "--label-col" in f1.stderr
     unknown = run_main("threshold", "toy", "--method", "magic", *ws)
     assert unknown.returncode == 2 and "quantile" in unknown.stderr
-    assert _meta(private_ws)["threshold"]["version"] == 1
+    assert toy_meta(private_ws)["threshold"]["version"] == 1
 
 
 def test_score_threshold_overrides_one_run_only(private_ws: Path, tmp_path: Path,
@@ -105,10 +94,10 @@ def test_score_threshold_overrides_one_run_only(private_ws: Path, tmp_path: Path
     bundle_json = private_ws / "models" / "toy" / "v1" / "bundle.json"
     before = bundle_json.read_bytes()
     test = tabular_files["test"]
-    once = _score(private_ws, test, tmp_path / "once.parquet", "--threshold", "0")
+    once = score_toy(private_ws, test, tmp_path / "once.parquet", "--threshold", "0")
     assert once["is_anomaly"].all()  # every score is > 0
     assert bundle_json.read_bytes() == before
-    normal = _score(private_ws, test, tmp_path / "normal.parquet")
+    normal = score_toy(private_ws, test, tmp_path / "normal.parquet")
     assert (normal["is_anomaly"] == (normal["anomaly_score"] >
-                                     _meta(private_ws)["threshold"]["value"])).all()
+                                     toy_meta(private_ws)["threshold"]["value"])).all()
     assert normal["is_anomaly"].sum() < len(normal)

@@ -8,7 +8,6 @@ scored with the real runner; runs.db is made with the ledger contract's DDL.
 
 from __future__ import annotations
 
-import random
 import shutil
 import sqlite3
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from anomaly.core.detector import Detector
 from anomaly.jobs.ledger import SCHEMA
 from anomaly.jobs.score import score_file
 from tests.conftest import make_tabular
+from tests.kinds.logs.logkit import NEW_TEMPLATE, make_log
 
 LEDGER_DDL = SCHEMA  # the real runs.db schema, so these tests follow any change to it
 EPOCHS = 6
@@ -99,33 +99,10 @@ def build_timeseries(ws: Path) -> Path:
     return ws
 
 
-def session_lines(rng: random.Random, blk: int, odd: bool) -> list[str]:
-    """One HDFS-like block session: 4-6 lines of four templates (+ a disk failure if odd)."""
-    def ip() -> str:
-        return f"10.0.{rng.randint(0, 9)}.{rng.randint(1, 250)}"
-
-    lines = [f"INFO dfs.DataNode: Receiving block blk_{blk} src: /{ip()}:"
-             f"{rng.randint(1024, 65000)} dest: /{ip()}:50010",
-             f"INFO dfs.FSNamesystem: allocateBlock /user/root/part-{rng.randint(0, 999):05d} "
-             f"blk_{blk}"]
-    lines += [f"INFO dfs.DataNode: PacketResponder {rng.randint(0, 2)} for block blk_{blk} "
-              "terminating" for _ in range(rng.randint(1, 3))]
-    if odd:
-        lines.append(f"ERROR dfs.DataNode: {ODD_TEXT} /data{rng.randint(1, 9)} while writing "
-                     f"blk_{blk}")
-    lines.append(f"INFO dfs.DataNode: Received block blk_{blk} of size "
-                 f"{rng.randint(1000, 9999)} from /{ip()}")
-    return lines
-
-
 def write_log(path: Path, sessions: int, seed: int, odd: tuple[int, ...] = ()) -> None:
     """`sessions` block sessions 7 s apart, keys blk_<seed*1000+i>; sessions `odd` go wrong."""
-    rng, out = random.Random(seed), []
-    start = datetime(2024, 3, 1) + timedelta(days=seed)
-    for i in range(sessions):
-        stamp = (start + timedelta(seconds=7 * i)).strftime("%Y-%m-%d %H:%M:%S")
-        out += [f"{stamp} {line}" for line in session_lines(rng, seed * 1000 + i, i in odd)]
-    path.write_text("\n".join(out) + "\n")
+    make_log(path, sessions, seed, dict.fromkeys(odd, NEW_TEMPLATE),
+             start=datetime(2024, 3, 1) + timedelta(days=seed), first_key=seed * 1000)
 
 
 def build_logs(ws: Path) -> Path:
