@@ -153,7 +153,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         """Train on normal data (a frame, an array, or log file paths for logs)."""
         settings = self.settings()
         kind = get_kind(settings.kind)
-        for name in ("features_", "scorer_"):  # a refit reads with the constructor's options
+        for name in ("features_", "scorer_"):  # a refit that fails leaves no half-old model
             self.__dict__.pop(name, None)
         frame = self._normal_rows(kind.read(self._frame(X, reset=True), settings, source),
                                   settings, source)
