@@ -3,8 +3,8 @@
 Each file's row is committed as soon as that file is done, so nothing is lost when the process
 dies; a run still marked 'running' whose inbox lock is free was killed, and the next run on the
 same inbox marks it 'interrupted'. Readers (the dashboard, `anomaly runs`) may open the file
-read-only with plain `sqlite3` while a run writes. The schema is the shared contract in
-briefs/ledger.md — change it only together with its readers.
+read-only with plain `sqlite3` while a run writes. The schema is a contract with those readers
+(and with tests/dashboards, which build ledgers from `SCHEMA`): change it only together with them.
 
 Example:
     >>> ledger = Ledger(Path("/tmp/ws"))  # doctest: +SKIP

@@ -31,7 +31,7 @@ from anomaly.core.scoring import Scorer, scored_frame
 from anomaly.core.thresholds import choose_threshold
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
-from anomaly.kinds.tabular.kind import column_schema, find_row, read_tables
+from anomaly.kinds.tabular.kind import column_schema, read_tables
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
     group_codes,
@@ -200,9 +200,23 @@ class TimeseriesKind:
                            table.sort_values("error_share", ascending=False, ignore_index=True))
 
     def find(self, model: Model, path: Path, key: str) -> Item:
-        """The row whose time column reads `key` (the first one when groups share times)."""
+        """The row at time `key`, read as the time column is read (``2024-03-01 06:00`` finds
+        ``2024-03-01T06:00:00``; ``120`` finds ``120.0``); the first one when groups share it."""
         frame = read_table(path)
-        return Item(frame, find_row(frame, (model.features.time_col,), key, str(path)), [])
+        column = model.features.time_col
+        times = time_values(frame, column, str(path))
+        probe = pd.DataFrame({column: [key]})
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            probe[column] = pd.to_numeric(probe[column], errors="coerce")
+        try:
+            wanted = time_values(probe, column, "--item")[0]
+        except InputError:
+            wanted = np.nan  # not a time at all: found nowhere
+        hits = np.flatnonzero(times == wanted)
+        if not len(hits):
+            raise InputError(f"{path}: no row with {column}={key} — keys are in the "
+                             f"{column!r} column of the scored output")
+        return Item(frame, int(hits[0]), [])
 
     def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:
         return column_schema(features.table, settings, features.group_col)

@@ -146,6 +146,19 @@ def test_explain_item_judges_a_timestamp_in_its_window(fitted: Detector) -> None
     assert fitted.explain_item(test, spike).table["feature"].iloc[0] == "b"
 
 
+def test_find_item_reads_the_key_as_the_time_column_is_read(tmp_path: Path) -> None:
+    """`explain --item 2024-01-01 00:05:00` finds the row written 2024-01-01T00:05:00."""
+    frame = make_series(200)
+    frame["t"] = pd.date_range("2024-01-01", periods=200, freq="min").strftime("%Y-%m-%dT%H:%M:%S")
+    det = Detector("timeseries", **{**FAST, "window": 8}, max_epochs=1).fit(frame)
+    path = tmp_path / "series.csv"
+    frame.to_csv(path, index=False)
+    assert det.find_item(path, "2024-01-01 00:05:00").position == 5
+    for missing in ("2025-01-01 00:00:00", "not a time"):
+        with pytest.raises(InputError, match="no row with t="):
+            det.find_item(path, missing)
+
+
 def test_chunked_scoring_equals_whole_file(fitted: Detector, tmp_path: Path) -> None:
     test = make_series(400, seed=6, start=3000)
     test.loc[100, "a"] -= 3.0
