@@ -2,7 +2,7 @@
 
 Run ``python data/generate.py [--out data] [--seed 7]``. The output is fully
 deterministic for a given seed (numpy ``default_rng``) and uses only numpy and
-pandas. Four CSV files are written:
+pandas. These files are written:
 
 ``transactions_train.csv`` (4,000 rows, normal only)
     Card transactions over 30 days starting 2024-03-01.
@@ -38,14 +38,15 @@ pandas. Four CSV files are written:
     - ``unseen_category``: merchant_category ``crypto``, never seen in training,
       with otherwise plausible values.
 
-``sensors_train.csv`` (3,000 rows, normal only)
-    One-minute samples of five process sensors starting 2024-05-01 00:00.
+``sensors_train.csv`` (4,000 rows, normal only)
+    One-minute samples of five process sensors of two machines (``machine`` =
+    pump-a, pump-b; 2,000 rows each) starting 2024-05-01 00:00.
 
-``sensors_test.csv`` (2,000 rows, 140 = 7% anomalies)
-    The 2,000 minutes right after the training window, with ``label`` (0/1)
-    and ``anomaly_type`` (empty for normal rows).
+``sensors_test.csv`` (2,000 rows, 180 = 9% anomalies)
+    Each machine's 1,000 minutes right after its training window, with
+    ``label`` (0/1) and ``anomaly_type`` (empty for normal rows).
 
-    Columns: ``timestamp`` (ISO 8601, regular 1-minute steps), ``temperature``
+    Columns: ``timestamp`` (ISO 8601, regular 1-minute steps), ``machine``, ``temperature``
     (deg C), ``pressure`` (bar), ``vibration`` (mm/s), ``current`` (A),
     ``flow`` (l/min). All five follow a shared latent load with daily
     periodicity plus slow AR(1) variation, each with its own gain and noise,
@@ -60,6 +61,18 @@ pandas. Four CSV files are written:
     - ``broken_correlation``: flow decouples from the load for 40 rows; its
       values stay within the normal range but stop tracking the other sensors.
     - ``stuck``: current freezes at its value at the segment start (30 rows).
+
+``app_train.log`` / ``app_test.log`` (1,200 / 400 requests of a web shop)
+    Raw log lines ``time level component req=<id> message`` (ISO 8601 times with
+    milliseconds); requests interleave. Train on them with
+    ``--session-regex 'req=(r\\d+)'``. Test faults (20 requests, 5 of each):
+    ``db_timeout``, ``retry_storm``, ``no_response``, ``payment_refused`` (a
+    template never seen in training). ``app_test_labels.csv``: ``session``,
+    ``label``, ``anomaly_type`` per test request.
+
+``events_train.csv`` / ``events_test.csv``
+    The same requests as parsed events (``time``, ``request_id``, ``event``);
+    the test file adds ``label`` and ``anomaly_type`` of each event's request.
 """
 
 from __future__ import annotations
@@ -71,6 +84,8 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_SEED = 7
+SENSOR_TRAIN_ROWS = 2000  # per machine
+SENSOR_TEST_ROWS = 1000
 
 # name: (log-median amount, log-sd, unit price, sampling weight, P(online), P(atm))
 CATEGORIES: dict[str, tuple[float, float, float, float, float, float]] = {
@@ -242,18 +257,21 @@ def _sensor_frame(rng: np.random.Generator, n: int, start: str) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _inject_sensor_anomalies(rng: np.random.Generator, df: pd.DataFrame) -> pd.DataFrame:
+# Anomaly segments of each machine's test rows: (type, sensor, length in rows).
+SENSOR_PLANS: dict[str, list[tuple[str, str, int]]] = {
+    "pump-a": [("spike", "vibration", 15), ("drift", "temperature", 45),
+               ("broken_correlation", "flow", 40)],
+    "pump-b": [("stuck", "current", 30), ("spike", "pressure", 10),
+               ("drift", "temperature", 40)],
+}
+
+
+def _inject_sensor_anomalies(rng: np.random.Generator, df: pd.DataFrame,
+                             plan: list[tuple[str, str, int]]) -> pd.DataFrame:
     """Inject contiguous anomaly segments (spike, drift, broken correlation, stuck)."""
     df = df.copy()
     df["label"] = 0
     df["anomaly_type"] = ""
-    plan = [
-        ("spike", "vibration", 15),
-        ("drift", "temperature", 45),
-        ("broken_correlation", "flow", 40),
-        ("stuck", "current", 30),
-        ("spike", "pressure", 10),
-    ]
     # Place the segments in order, in equal slots, at a random offset within each slot.
     slot = (len(df) - 100) // len(plan)
     for i, (kind, col, length) in enumerate(plan):
@@ -280,13 +298,114 @@ def _inject_sensor_anomalies(rng: np.random.Generator, df: pd.DataFrame) -> pd.D
 
 
 def make_sensors(seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the (train, test) sensor tables; test continues right after train."""
-    rng = np.random.default_rng([seed, 2])
-    full = _sensor_frame(rng, 5000, "2024-05-01")
-    train = full.iloc[:3000].reset_index(drop=True)
-    test = _inject_sensor_anomalies(rng, full.iloc[3000:].reset_index(drop=True))
+    """Return the (train, test) sensor tables: two machines (``machine`` = pump-a, pump-b) over
+    the same minutes; each machine's test rows continue right after its training rows."""
+    trains, tests = [], []
+    for i, (machine, plan) in enumerate(SENSOR_PLANS.items()):
+        rng = np.random.default_rng([seed, 2, i])
+        full = _sensor_frame(rng, SENSOR_TRAIN_ROWS + SENSOR_TEST_ROWS, "2024-05-01")
+        full["temperature"] += 3.0 * i  # the machines run at slightly different levels
+        full.insert(1, "machine", machine)
+        trains.append(full.iloc[:SENSOR_TRAIN_ROWS])
+        tests.append(_inject_sensor_anomalies(
+            rng, full.iloc[SENSOR_TRAIN_ROWS:].reset_index(drop=True), plan))
     value_cols = ["temperature", "pressure", "vibration", "current", "flow"]
+    train, test = (pd.concat(parts, ignore_index=True) for parts in (trains, tests))
     return train.round(dict.fromkeys(value_cols, 3)), test.round(dict.fromkeys(value_cols, 3))
+
+
+# One request of the sample web shop's log: the steps of each kind of normal request, as
+# (component, level, message, event) with {fields} filled per request. Every line carries req=<key>.
+Step = tuple[str, str, str, str]  # component, level, message, event
+REQUEST_FLOWS: dict[str, list[Step]] = {
+    "browse": [("api", "INFO", "received GET /api/items/{item} from 10.0.{ip}", "get_item"),
+               ("auth", "DEBUG", "token ok for user u{user}", "token_ok"),
+               ("db", "INFO", "query items took {ms} ms", "query"),
+               ("api", "INFO", "responded 200 in {total} ms", "ok")],
+    "cached": [("api", "INFO", "received GET /api/items/{item} from 10.0.{ip}", "get_item"),
+               ("auth", "DEBUG", "token ok for user u{user}", "token_ok"),
+               ("cache", "INFO", "hit key item:{item}", "hit"),
+               ("api", "INFO", "responded 200 in {total} ms", "ok")],
+    "order": [("api", "INFO", "received POST /api/orders from 10.0.{ip}", "post_order"),
+              ("auth", "DEBUG", "token ok for user u{user}", "token_ok"),
+              ("db", "INFO", "insert order {order} took {ms} ms", "insert"),
+              ("payment", "INFO", "charged {amount} USD for order {order}", "charged"),
+              ("api", "INFO", "responded 201 in {total} ms", "created")],
+}
+FLOW_WEIGHTS = {"browse": 0.55, "cached": 0.3, "order": 0.15}
+
+# Faulty requests of the test log (`anomaly_type`), each a variation of a normal flow.
+LOG_FAULTS = ("db_timeout", "retry_storm", "no_response", "payment_refused")
+
+
+def _request_lines(rng: np.random.Generator, flow: str, fault: str) -> list[Step]:
+    """The (component, level, message, event) steps of one request, with a fault applied."""
+    steps = list(REQUEST_FLOWS[flow])
+    if fault == "db_timeout":
+        steps = [*steps[:2], ("db", "WARN", "query items timed out after 5000 ms", "timeout"),
+                 ("api", "ERROR", "responded 500 in {total} ms", "error")]
+    elif fault == "retry_storm":
+        retries = [("db", "WARN", f"query items failed, retrying (attempt {k})", "retry")
+                   for k in range(1, int(rng.integers(4, 8)))]
+        steps = [*steps[:2], *retries, *steps[2:]]
+    elif fault == "no_response":
+        steps = steps[:-1]
+    elif fault == "payment_refused":
+        steps = [*steps[:3], ("payment", "ERROR", "gateway refused card for order {order}: "
+                                                  "fraud suspected", "refused"),
+                 ("api", "INFO", "responded 402 in {total} ms", "declined")]
+    return steps
+
+
+def make_logs(seed: int = DEFAULT_SEED) -> dict[str, pd.DataFrame]:
+    """The sample web shop's requests as log lines and as parsed events.
+
+    Returns frames with one row per line: ``time`` (ISO 8601, ms), ``level``, ``component``,
+    ``request_id``, ``event`` (the step's name), ``message`` and, for test data, ``label`` and
+    ``anomaly_type`` of the request — keys "train" and "test".
+    """
+    rng = np.random.default_rng([seed, 3])
+    frames = {}
+    start = pd.Timestamp("2024-06-01")
+    for part, n_requests, n_faults in (("train", 1200, 0), ("test", 400, 20)):
+        faults = [""] * n_requests
+        for i, pos in enumerate(rng.choice(n_requests, n_faults, replace=False)):
+            faults[pos] = LOG_FAULTS[i % len(LOG_FAULTS)]
+        rows = []
+        begin = start
+        for r, fault in enumerate(faults):
+            begin += pd.Timedelta(seconds=float(rng.exponential(3.0)))
+            flow = str(rng.choice(list(FLOW_WEIGHTS), p=list(FLOW_WEIGHTS.values())))
+            if fault == "payment_refused":
+                flow = "order"
+            fields = {"item": int(rng.integers(1, 500)), "user": int(rng.integers(1, 300)),
+                      "ip": f"{rng.integers(0, 8)}.{rng.integers(1, 255)}",
+                      "order": int(rng.integers(10_000, 99_999)),
+                      "amount": f"{rng.lognormal(3.5, 0.6):.2f}"}
+            at = begin
+            steps = _request_lines(rng, flow, fault)
+            for component, level, message, event in steps:
+                ms = int(rng.integers(2, 40))
+                at += pd.Timedelta(milliseconds=ms)
+                fields["ms"] = ms
+                fields["total"] = int((at - begin) / pd.Timedelta(milliseconds=1))
+                rows.append({"time": at, "level": level, "component": component,
+                             "request_id": f"r{len(frames) * 100_000 + r + 1:06d}",
+                             "event": f"{component}.{event}",
+                             "message": message.format(**fields),
+                             "label": int(bool(fault)), "anomaly_type": fault})
+        frame = pd.DataFrame(rows).sort_values("time", kind="stable").reset_index(drop=True)
+        frame["time"] = frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3]
+        frames[part] = frame
+        start = begin + pd.Timedelta(minutes=5)
+    return frames
+
+
+def write_log(frame: pd.DataFrame, path: Path) -> None:
+    """Write events as raw text lines: ``time level component req=<id> message``."""
+    lines = (frame["time"] + " " + frame["level"].str.ljust(5) + " " + frame["component"]
+             + " req=" + frame["request_id"] + " " + frame["message"])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _describe(path: Path, df: pd.DataFrame) -> str:
@@ -309,17 +428,28 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tx_train, tx_test = make_transactions(args.seed)
     s_train, s_test = make_sensors(args.seed)
+    logs = make_logs(args.seed)
+    events = ["time", "request_id", "event"]
     tables = {
         "transactions_train.csv": tx_train,
         "transactions_test.csv": tx_test,
         "sensors_train.csv": s_train,
         "sensors_test.csv": s_test,
+        "events_train.csv": logs["train"][events],
+        "events_test.csv": logs["test"][[*events, "label", "anomaly_type"]],
     }
     for name, df in tables.items():
         path = out / name
         df.to_csv(path, index=False)
         print(_describe(path, df))
-
+    for part, frame in logs.items():
+        path = out / f"app_{part}.log"
+        write_log(frame, path)
+        print(f"wrote {path} ({len(frame)} lines, {frame['request_id'].nunique()} requests)")
+    test = logs["test"].groupby("request_id", sort=False)[["label", "anomaly_type"]].first()
+    labels = test.reset_index().rename(columns={"request_id": "session"})
+    labels.to_csv(out / "app_test_labels.csv", index=False)
+    print(_describe(out / "app_test_labels.csv", labels))
 
 if __name__ == "__main__":
     main()
