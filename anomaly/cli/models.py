@@ -56,19 +56,38 @@ def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = Fal
     if roles:
         echo(f"  other columns: {', '.join(roles)}")
     net = meta["network"]
-    echo(f"  network: {net['class']} {net['args']}")
-    echo(f"  training: {meta['training']}")
+    echo(f"  network: {net['class']} {_pairs(net['args'])}")
+    echo(f"  training: {_pairs(meta['training'])}")
     echo(f"  data: {meta['data'].get('path')} sha256 {str(meta['data'].get('sha256'))[:12]}… "
           f"rows {meta['data'].get('rows')}")
-    echo(f"  threshold v{t['version']}: {t['value']:.6g} ({_method(t)})")
+    echo(f"  threshold v{t['version']}: {t['value']:.4g} ({_method(t)})")
     for entry in t.get("history", []):
         echo(f"    v{entry['version']} {entry['at']} {_method(entry)} "
-             f"→ {entry['value']:.6g} by {entry['by']}: {entry['why']}")
+             f"→ {entry['value']:.4g} by {entry['by']}: {entry['why']}")
     echo("  files: " + ", ".join(f"{f} {h[:12]}…" for f, h in meta["files"].items()))
 
 
 def _method(entry: dict[str, Any]) -> str:
     """``quantile q=0.995``: a threshold entry's method and parameters."""
-    params = " ".join(f"{k}={v:.6g}" if isinstance(v, float | int) else f"{k}={v}"
-                      for k, v in entry.get("params", {}).items())
-    return f"{entry['method']} {params}".strip()
+    from anomaly.core.threshold_text import describe
+
+    return describe(entry["method"], entry.get("params", {}))
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    """``window=32 channels=32,16 seconds=3.207``: settings as a person reads them.
+
+    Example:
+        >>> _pairs({"window": 32, "channels": [32, 16], "loss": 0.020751738920, "ok": True})
+        'window=32 channels=32,16 loss=0.02075 ok=True'
+    """
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, list | tuple):
+            return ",".join(map(text, value))
+        return str(value)
+
+    return " ".join(f"{k}={text(v)}" for k, v in values.items())

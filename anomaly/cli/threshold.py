@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import app, echo, load
+from anomaly.cli.app import app, echo, load, log
 from anomaly.cli.options import ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
 
@@ -32,18 +32,20 @@ def threshold(
     value: Annotated[OptFloat, typer.Option(help="manual: the threshold itself.")] = None,
     data: Annotated[Path | None, typer.Option(help="Data to score (contamination, f1).")] = None,
     label_col: Annotated[OptStr, typer.Option(help="Label column in --data (f1).")] = None,
+    labels_file: Annotated[Path | None, typer.Option(
+        "--labels", help="Labels in a file of their own, matched by key (f1).")] = None,
     why: Annotated[str, typer.Option(help="Reason, kept in the threshold history.")] = "",
     by: Annotated[OptStr, typer.Option(help="Who changes it [the logged-in user].")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, do not save.")] = False,
     workspace: Workspace = Path(),
 ) -> None:
     """Choose a new threshold by a stated method and record it as a new threshold version."""
-    from anomaly.core.thresholds import choose_threshold, current_user
+    from anomaly.core.thresholds import caveat, choose_threshold, current_user
 
     detector = load(model, workspace)
     scores = labels = None
     if data is not None:
-        scores, labels = _scores_and_labels(detector, data, label_col)
+        scores, labels = _scores_and_labels(detector, data, label_col, labels_file)
     try:
         choice = choose_threshold(method, detector.validation_scores_, q=q,
                                   contamination=contamination, k=k, risk=risk, level=level,
@@ -52,8 +54,12 @@ def threshold(
         raise InputError(f"anomaly threshold --method {method}: {exc}") from None
     old = detector.threshold_
     flagged = float((detector.validation_scores_ > choice.value).mean())
-    echo(f"{choice.describe()} → threshold {choice.value:.6g} (was {old:.6g}); "
+    change = _direction(choice.value, old, detector.kind_.item)
+    echo(f"{choice.describe()} → threshold {choice.value:.4g} (was {old:.4g}{change}); "
          f"flags {flagged:.2%} of validation normals")
+    warning = caveat(choice, len(detector.validation_scores_), detector.kind_.item)
+    if warning:
+        log.warning("%s", warning.replace("MODEL", model))
     if dry_run:
         return
     detector.set_threshold(choice, by=by or current_user(), why=why)
@@ -62,12 +68,22 @@ def threshold(
          f"{detector.bundle_path_}")
 
 
-def _scores_and_labels(detector: Any, data: Path, label_col: str | None) -> tuple[Any, Any]:
+def _direction(new: float, old: float, item: str) -> str:
+    """``": lower, more rows will be flagged"`` and the like: what the change means."""
+    if new < old:
+        return f": lower, more {item}s will be flagged"
+    if new > old:
+        return f": higher, fewer {item}s will be flagged"
+    return ""
+
+
+def _scores_and_labels(detector: Any, data: Path, label_col: str | None,
+                       labels_file: Path | None = None) -> tuple[Any, Any]:
     """Scores of `--data` and, with `--label-col`, its labels (both in the file's row order)."""
     from anomaly.cli.score import labelled
 
-    if label_col:
-        frame, labels = labelled(detector, data, label_col)
+    if label_col or labels_file:
+        frame, labels = labelled(detector, data, label_col or "label", labels_file)
     else:
         frame, labels = detector.read([data], str(data)), None
     rows = detector.row_scores(frame, str(data))

@@ -119,7 +119,7 @@ def train(
 
 def report(trained: Trained) -> None:
     """Print what training made: epochs, items, time and the initial threshold."""
-    from anomaly.core.thresholds import ThresholdChoice
+    from anomaly.core.thresholds import ThresholdChoice, caveat
 
     det, s = trained.detector, trained.detector.training_summary_
     items = f"{det.kind_.item}s"
@@ -132,6 +132,9 @@ def report(trained: Trained) -> None:
          f"{s['train_rows']:,} train / {s['validation_rows']:,} validation {items}{windows}, "
          f"{s['seconds']:.1f}s; threshold {det.threshold_:.4g} ({choice.describe()})")
     echo(f"bundle: {trained.bundle}")
+    warning = caveat(choice, len(det.validation_scores_), det.kind_.item)
+    if warning:
+        log.warning("%s", warning.replace("MODEL", trained.name))
 
 
 def rows(text: str | None) -> int | None:

@@ -17,6 +17,7 @@ from sklearn.metrics import precision_recall_curve
 
 from anomaly.clock import now
 from anomaly.core.labels import binary
+from anomaly.core.threshold_text import describe
 
 _MAD_SCALE = 1.4826
 _MIN_EXCESSES = 10
@@ -203,7 +204,32 @@ class ThresholdChoice:
 
     def describe(self) -> str:
         """``"quantile q=0.995"``: the method and its parameters as a person reads them."""
-        return " ".join([self.method, *(f"{k}={v:.6g}" for k, v in self.params.items())])
+        return describe(self.method, self.params)
+
+
+def caveat(choice: ThresholdChoice, n_validation: int, item: str = "row") -> str | None:
+    """Why a threshold cannot mean what its method says, with what to do; None when it can.
+
+    A quantile q of n validation scores is only placed when n ≥ 1 / (1 − q): with fewer, it is
+    about the largest of them, and normal data is flagged more often than the method promises.
+
+    Example:
+        >>> caveat(ThresholdChoice("quantile", {"q": 0.999}, 3.2), 240, "session") is None
+        False
+        >>> caveat(ThresholdChoice("quantile", {"q": 0.995}, 17.4), 800) is None
+        True
+    """
+    q = choice.params.get("q")
+    if choice.method != "quantile" or q is None or q >= 1:
+        return None
+    needed = math.ceil(1 / (1 - q) - 1e-9)
+    if n_validation >= needed:
+        return None
+    return (f"the threshold (quantile q={q:.4g}) rests on {n_validation:,} validation "
+            f"{item}s: placing it needs at least {needed:,}, so expect more than 1 in "
+            f"{needed:,} normal {item}s to be flagged — train on a longer healthy period, or "
+            "put the threshold a margin above the largest validation score: "
+            "`anomaly threshold MODEL --method margin --margin 1.5`")
 
 
 @dataclass(frozen=True)

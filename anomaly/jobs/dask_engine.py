@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ import pandas as pd
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, iter_csv
 from anomaly.jobs.score import ScoreSummary, write_scored
+
+log = logging.getLogger("anomaly")
 
 PARTITION_BYTES = 64 << 20
 IN_FLIGHT_PER_WORKER = 2
@@ -208,6 +211,12 @@ def import_distributed() -> Any:
     return distributed
 
 
+def _dashboard(client: Any) -> str:
+    """``", dashboard http://…"`` when the cluster serves one."""
+    link = getattr(client, "dashboard_link", None)
+    return f", dashboard {link}" if link else ""
+
+
 @contextlib.contextmanager
 def dask_engine(scheduler: str | None = None, workers: int | None = None,
                 processes: bool = True) -> Iterator[DaskEngine]:
@@ -221,6 +230,9 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None,
                              "address (e.g. tcp://host:8786) and that the scheduler runs"
                              ) from None
         with client:
+            log.warning("dask: scheduler %s, %d worker(s)%s", scheduler,
+                        len(client.scheduler_info().get("workers", {})),
+                        _dashboard(client))
             yield DaskEngine(client)
         return
     # one single-threaded worker per core: torch in each must not start a thread per core too
@@ -229,4 +241,7 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None,
                                        threads_per_worker=1, processes=processes,
                                        dashboard_address=None, **extra)
     with cluster, distributed.Client(cluster) as client:
+        log.warning("dask: started a local cluster of %d single-threaded worker %s (no "
+                    "dashboard; pass --scheduler to use a cluster of your own)",
+                    len(cluster.workers), "processes" if processes else "threads")
         yield DaskEngine(client)
