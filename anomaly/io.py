@@ -116,9 +116,12 @@ def _csv_read_options(block_size: int | None = None) -> pacsv.ReadOptions:
 
 
 # Plain strings stay strings: pyarrow otherwise turns 'NA'-like tokens and dates into other types
-# silently; the feature code converts columns itself and reports bad values by row.
+# silently; the feature code converts columns itself and reports bad values by row. Dates stay
+# text so that outputs keep them as written: an empty list of parsers means pyarrow's default ISO
+# parser, so the one parser given is a format that matches no date.
+NO_TIMESTAMPS = ["\x00"]
 _CONVERT = pacsv.ConvertOptions(
-    strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True
+    strings_can_be_null=True, timestamp_parsers=NO_TIMESTAMPS, quoted_strings_can_be_null=True
 )
 
 
@@ -241,8 +244,8 @@ def _parse_block(data: bytes, types: dict[str, pa.DataType], label: str, done: i
 
 def _read_csv_bytes(data: bytes, types: dict[str, pa.DataType]) -> pa.Table:
     convert = pacsv.ConvertOptions(
-        strings_can_be_null=True, timestamp_parsers=[], quoted_strings_can_be_null=True,
-        column_types=types)
+        strings_can_be_null=True, timestamp_parsers=NO_TIMESTAMPS,
+        quoted_strings_can_be_null=True, column_types=types)
     return pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
 
 

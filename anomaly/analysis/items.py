@@ -143,7 +143,8 @@ def item_label(plan: DrillPlan, row: pd.Series) -> str:
     if plan.item == SESSION:
         text = str(row.get(plan.keys[0], "?")) if plan.keys else "?"
         if "first_line" in row.index and "last_line" in row.index:
-            text += f" · lines {row['first_line']}–{row['last_line']}"
+            first, last = row["first_line"], row["last_line"]
+            text += f" · line {first}" if first == last else f" · lines {first}–{last}"
         if SESSION_FILE in row.index and pd.notna(row[SESSION_FILE]):
             text += f" of {row[SESSION_FILE]}"
         return text

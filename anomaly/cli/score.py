@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import app, check_choice, echo, load
+from anomaly.cli.app import app, check_choice, count, echo, load
 from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
 
@@ -42,7 +42,7 @@ def score(
     detector = load(model, workspace)
     for path, target in zip(inputs, targets, strict=True):
         summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
-        echo(f"{path}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
+        echo(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
              f"({summary.anomaly_rate:.2%}) → {target}")
         if summary.flagged is not None and show > 0:
             echo(_table(summary.flagged.head(show)))
@@ -62,8 +62,11 @@ def _table(frame: Any) -> str:
                     "--label-col label --json")
 def evaluate(
     model: ModelRef,
-    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet file.")],
+    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet file (or a log).")],
     label_col: Annotated[str, typer.Option(help="0/1 label column (1 = anomaly).")],
+    labels_file: Annotated[Path | None, typer.Option(
+        "--labels", help="Labels in a file of their own (CSV/Parquet): the label column and "
+                         "a key column of the data, e.g. session or id.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     workspace: Workspace = Path(),
 ) -> None:
@@ -72,7 +75,7 @@ def evaluate(
     from anomaly.core.thresholds import best_f1_threshold
 
     detector = load(model, workspace)
-    frame, labels = labelled(detector, data, label_col)
+    frame, labels = labelled(detector, data, label_col, labels_file)
     rows = detector.row_scores(frame, str(data))
     labels, scores = labels[rows.keep], rows.scores
     report = binary_report(labels, scores, detector.threshold_)
@@ -88,7 +91,8 @@ def evaluate(
     if as_json:
         echo(json.dumps(result, indent=2))
         return
-    echo(f"{data}: {len(labels):,} rows, {int(labels.sum()):,} labelled anomalies")
+    echo(f"{data}: {count(len(labels), detector.kind_.item)}, "
+         f"{int(labels.sum()):,} labelled anomalies")
     for key in ("roc_auc", "pr_auc"):
         value = result[key]
         echo(f"  {key:<10} {'n/a' if value is None else f'{value:.4f}'}")
@@ -102,15 +106,48 @@ def evaluate(
         echo(line)
 
 
-def labelled(detector: Any, data: Path, label_col: str) -> tuple[Any, Any]:
-    """The file read as the model reads it, and its 0/1 labels (one per row)."""
+def labelled(detector: Any, data: Path, label_col: str,
+             labels_file: Path | None = None) -> tuple[Any, Any]:
+    """The file read as the model reads it, and its 0/1 labels (one per item): from a column of
+    the file, or joined by key from `labels_file`."""
     from anomaly.core.labels import check_labels
 
-    frame = detector.read([data], str(data))
+    frame = detector.read([data], str(data), None if labels_file else label_col)
+    source = str(labels_file or data)
+    if labels_file is not None:
+        ids = [c["name"] for c in detector.kind_.schema(detector.features_, detector.settings_)
+               if c["role"] in ("id", "time")]
+        frame = frame.assign(**{label_col: join_labels(frame, labels_file, label_col, ids)})
     if label_col not in frame.columns:
         raise InputError(f"{data}: label column {label_col!r} not found — columns: "
                          f"{', '.join(map(str, frame.columns))}")
-    return frame, check_labels(frame[label_col], label_col, str(data)).astype(int)
+    labels = check_labels(frame[label_col], label_col, source).astype(int)
+    # The labels are used, not scored: dropped here so that no note calls them unused.
+    return frame.drop(columns=[label_col]), labels
+
+
+def join_labels(frame: Any, path: Path, label_col: str, ids: list[str]) -> Any:
+    """`label_col` of the labels file at `path`, matched to `frame`'s items by the first of the
+    model's key columns `ids` (id, session, time) that both hold."""
+    from anomaly.io import read_table
+
+    table = read_table(path)
+    if label_col not in table.columns:
+        raise InputError(f"{path}: label column {label_col!r} not found — columns: "
+                         f"{', '.join(map(str, table.columns))}")
+    keys = [c for c in ids if c in table.columns and c in frame.columns]
+    if not keys:
+        raise InputError(f"{path}: no column to match items by — add one of the model's key "
+                         f"columns ({', '.join(ids) or 'none: the model has no id column'}) "
+                         f"beside {label_col!r}")
+    key = keys[0]
+    known = table.drop_duplicates(key).set_index(table[key].drop_duplicates().astype(str))
+    matched = frame[key].astype(str).map(known[label_col])
+    if matched.isna().any():
+        first = frame[key].astype(str)[matched.isna()].iloc[0]
+        raise InputError(f"{path}: no label for {int(matched.isna().sum()):,} item(s) of the "
+                         f"data, e.g. {key} {first!r} — give every item a 0/1 label")
+    return matched.to_numpy()
 
 
 @app.command(epilog="Example: anomaly explain hdfs today.log --item blk_-1608999687919862906")
@@ -121,6 +158,9 @@ def explain(
         help="What to explain: an id value (or a row number when the model has no id column), "
              "a timestamp (time series), a session key or window start (logs).")] = None,
     session: Annotated[OptStr, typer.Option(help="Same as --item (for log sessions).")] = None,
+    group: Annotated[OptStr, typer.Option(
+        help="The series (e.g. machine) of --item, for time series with a group column.")
+    ] = None,
     max_lines: Annotated[int, typer.Option(help="Print at most this many raw lines.")] = 200,
     workspace: Workspace = Path(),
 ) -> None:
@@ -131,7 +171,7 @@ def explain(
         raise InputError("give the item to explain: --item KEY (an id, a timestamp or a "
                          "session key from the scored output)")
     detector = load(model, workspace)
-    found = detector.find_item(data, key)
+    found = detector.find_item(data, key, group)
     if len(found.frame) == 0:
         raise InputError(f"{data}: no {detector.kind_.item} {key!r} — keys are in the first "
                          "column of the scored output (`anomaly score`)")
@@ -146,6 +186,6 @@ def explain(
                            for k, v in row.items() if k not in ("feature", "error_share"))
         echo(f"  {row['error_share']:6.1%}  {row['feature']}  {detail}".rstrip())
     if any(text for _, text in found.lines):
-        echo(f"raw lines ({min(len(found.lines), max_lines)} of {len(found.lines)}):")
+        echo(f"{found.lines_are} ({min(len(found.lines), max_lines)} of {len(found.lines)}):")
         for number, text in found.lines[:max_lines]:
             echo(f"  {number:>8}: {text}")

@@ -115,11 +115,13 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                      self.validation_scores_)
 
     # ------------------------------------------------------------------ input
-    def read(self, data: Any, source: str = "input") -> pd.DataFrame:
-        """Data as the kind works on it: a frame, or log files read into sessions."""
+    def read(self, data: Any, source: str = "input", label_col: str | None = None
+             ) -> pd.DataFrame:
+        """Data as the kind works on it: a frame, or log files read into sessions; with
+        `label_col`, that column is kept as one label per item."""
         fitted = getattr(self, "features_", None)
         settings = getattr(self, "settings_", None) or self.settings()
-        return self.kind_.read(data, settings, source, fitted)
+        return self.kind_.read(data, settings, source, fitted, label_col)
 
     def _frame(self, X: Any, reset: bool) -> Any:
         """Arrays go through scikit-learn's checks; frames and file paths pass through."""
@@ -157,6 +159,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             self.__dict__.pop(name, None)
         frame = self._normal_rows(kind.read(self._frame(X, reset=True), settings, source),
                                   settings, source)
+        frame = frame.copy(deep=False)  # the caller's frame keeps its attrs
+        frame.attrs["source"] = source  # for the kind's messages about its split
         split = kind.split(frame, settings)
         features = kind.fit_features(split, settings, source)
         train_x = kind.inputs(features, split.train, settings, source)
@@ -245,9 +249,10 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         (a row; a timestamp with the windows around it; a session with its lines)."""
         return self.kind_.explain(self.model_, self.read(data), position)
 
-    def find_item(self, path: Path, key: str) -> Item:
-        """The item `key` of a file: an id value (or row number), a timestamp, a session key."""
-        return self.kind_.find(self.model_, path, key)
+    def find_item(self, path: Path, key: str, group: str | None = None) -> Item:
+        """The item `key` of a file: an id value (or row number), a timestamp, a session key;
+        `group` names the series (machine…) of a grouped time series."""
+        return self.kind_.find(self.model_, path, key, group)
 
     def kind_metrics(self, frame: pd.DataFrame, labels: np.ndarray,
                      flags: np.ndarray) -> tuple[dict[str, Any], list[str]]:

@@ -29,6 +29,11 @@ from anomaly.core.scoring import Scorer
 from anomaly.core.thresholds import ThresholdChoice
 
 
+def source_of(frame: pd.DataFrame) -> str:
+    """The file a frame was read from (set by `Kind.find`), for messages; else ``"input"``."""
+    return str(frame.attrs.get("source", "input"))
+
+
 def paths_of(data: Any) -> list[Path] | None:
     """`data` as a list of file paths when it is a path or a list of paths, else None.
 
@@ -101,6 +106,7 @@ class Item:
     frame: pd.DataFrame
     position: int
     lines: list[tuple[int, str]]  # (line number, text) for logs; empty for tables
+    lines_are: str = "raw lines"  # what `lines` hold: raw lines, or events (numbered in order)
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,9 @@ class Kind(Protocol):
     file_patterns: tuple[str, ...]  # the files an inbox holds for this kind (`anomaly batch`)
 
     def read(self, data: Any, settings: Settings, source: str,
-             features: Any | None = None) -> pd.DataFrame:
+             features: Any | None = None, label_col: str | None = None) -> pd.DataFrame:
         """Training or scoring data as a frame (logs read files into sessions; once fitted,
-        `features` say how)."""
+        `features` say how). `label_col` names a label column to keep (one label per item)."""
         ...
 
     def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
@@ -182,8 +188,9 @@ class Kind(Protocol):
         share of the error (and what the kind can say: value, reconstruction, count)."""
         ...
 
-    def find(self, model: Model, path: Path, key: str) -> Item:
-        """The item named `key` in a file (an id, a timestamp, a session key), in context."""
+    def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
+        """The item named `key` in a file (an id, a timestamp, a session key), in context;
+        `group` picks one series of a grouped time series."""
         ...
 
     def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:

@@ -226,7 +226,7 @@ def test_timeseries_drill_down_judges_the_timestamp_in_its_context(kind_ws: Path
 def test_timeseries_drill_down_in_the_wrong_file_says_so(kind_ws: Path) -> None:
     at = open_page("anomalies")
     at.selectbox(key="input:test.csv").set_value("data/train.csv").run()
-    assert "no timestamp with timestamp=2024-02-01 00:45:00, machine=m2" in error_text(at)
+    assert "no timestamp with timestamp=2024-02-01T00:45:00, machine=m2" in error_text(at)
 
 
 @pytest.mark.parametrize("kind_ws", ["logs"], indirect=True)

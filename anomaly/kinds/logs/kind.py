@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,12 @@ class LogsKind(RowKind):
     file_patterns = ("*.log", "*.log.gz", "*.txt", "*.csv")
 
     def read(self, data: Any, settings: Settings, source: str,
-             features: LogFeatures | None = None) -> pd.DataFrame:
+             features: LogFeatures | None = None, label_col: str | None = None
+             ) -> pd.DataFrame:
         """Sessions from log file paths, a frame of sessions, or a CSV table of events."""
         options = features.options if features is not None else reading_options(settings)
+        if label_col:  # a session is anomalous when any of its events is labelled 1
+            options = replace(options, label_col=label_col)
         paths = paths_of(data)
         if paths is not None:
             frame, _ = read_sessions(paths, options,
@@ -136,14 +140,14 @@ class LogsKind(RowKind):
         return Explanation(float(scores[0]), out.sort_values("error_share", ascending=False,
                                                              ignore_index=True))
 
-    def find(self, model: Model, path: Path, key: str) -> Item:
+    def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
         """The session `key` of a log file (or CSV of events) with its raw lines."""
         options = model.features.options
         if options.form != "text":
             frame = self.read([path], model.settings, str(path), model.features)
             hit = frame[frame[options.key_name].astype(str) == key]
             items = list(hit[ITEMS].iloc[0]) if len(hit) else []
-            return Item(hit, 0, [(i + 1, str(item)) for i, item in enumerate(items)])
+            return Item(hit, 0, [(i + 1, str(item)) for i, item in enumerate(items)], "events")
         raw: list[tuple[int, str]] = []
         table = read_text_lines(path, options, model.features.time_format,
                                 key_filter=lambda k: k == key, raw_out=raw)

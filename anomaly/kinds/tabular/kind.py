@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from anomaly.config import Settings
-from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of
+from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of, source_of
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.kinds.rowwise import RowKind, score_inputs, scored_rows
@@ -41,7 +41,7 @@ class TabularKind(RowKind):
     file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,
-             features: Any | None = None) -> pd.DataFrame:
+             features: Any | None = None, label_col: str | None = None) -> pd.DataFrame:
         return read_tables(data)
 
     def fit_features(self, split: Split, settings: Settings, source: str) -> TabularFeatures:
@@ -86,7 +86,7 @@ class TabularKind(RowKind):
     def explain(self, model: Model, frame: pd.DataFrame, position: int) -> Explanation:
         """One row: per feature its value, the reconstruction (original units) and error share."""
         f = model.features
-        inputs, _ = f.transform(frame.iloc[[position]], "input", "fail")
+        inputs, _ = f.transform(frame.iloc[[position]], source_of(frame), "fail")
         scores, shares = score_inputs(model, inputs)
         with torch.inference_mode():
             recon = model.network(torch.from_numpy(inputs)).numpy()[0]
@@ -101,9 +101,10 @@ class TabularKind(RowKind):
         return Explanation(float(scores[0]), pd.DataFrame(records).sort_values(
             "error_share", ascending=False, ignore_index=True))
 
-    def find(self, model: Model, path: Path, key: str) -> Item:
+    def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
         """The row whose first id column is `key`, or row number `key` (from 1) without ids."""
         frame = read_table(path)
+        frame.attrs["source"] = str(path)
         return Item(frame, find_row(frame, model.settings.data.id_col[:1], key, str(path)), [])
 
     def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:

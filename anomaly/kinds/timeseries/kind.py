@@ -26,7 +26,7 @@ import pandas as pd
 from torch import nn
 
 from anomaly.config import Settings, TrainingConfig
-from anomaly.core.kind import Calibration, Explanation, Item, Model, RowScores, Split
+from anomaly.core.kind import Calibration, Explanation, Item, Model, RowScores, Split, source_of
 from anomaly.core.scoring import Scorer, scored_frame
 from anomaly.core.thresholds import choose_threshold
 from anomaly.errors import InputError
@@ -71,16 +71,16 @@ class TimeseriesKind:
     file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,
-             features: Any | None = None) -> pd.DataFrame:
+             features: Any | None = None, label_col: str | None = None) -> pd.DataFrame:
         if not settings.data.time_col:
             raise InputError("--kind timeseries needs --time-col (the timestamp column)")
         return read_tables(data)
 
     def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
         """Time split per group: the last `val_fraction` of each group's rows validates."""
-        spec = settings.window
-        frame = ordered(frame, "training data", str(settings.data.time_col), spec.group_col)
-        groups = group_codes(frame, spec.group_col, "training data")
+        spec, source = settings.window, source_of(frame)
+        frame = ordered(frame, source, str(settings.data.time_col), spec.group_col)
+        groups = group_codes(frame, spec.group_col, source)
         train_idx: list[np.ndarray] = []
         val_idx: list[np.ndarray] = []
         for positions in pd.Series(groups).groupby(groups, sort=False).indices.values():
@@ -91,7 +91,7 @@ class TimeseriesKind:
         train = frame.iloc[np.sort(np.concatenate(train_idx))]
         val = frame.iloc[np.sort(np.concatenate(val_idx))]
         if len(train) < spec.window + 8 or len(val) < 2:
-            raise InputError(f"training data: {len(frame):,} normal row(s) — a window of "
+            raise InputError(f"{source}: {len(frame):,} normal row(s) — a window of "
                              f"{spec.window} rows needs at least {spec.window + 8} training rows "
                              "plus validation rows; add rows or pass a smaller --window")
         return Split(train, val, frame)
@@ -189,7 +189,7 @@ class TimeseriesKind:
         group from `window - 1` before it to `window - 1` after it, in time order."""
         f = model.features
         context = context_rows(frame, position, f.time_col, f.group_col, f.window)
-        rows = self.row_scores(model, context, "input", "fail")
+        rows = self.row_scores(model, context, source_of(frame), "fail")
         at = int(np.flatnonzero(context.index.to_numpy() == frame.index[position])[0])
         row = context.iloc[at]
         table = pd.DataFrame({"feature": f.feature_columns,
@@ -199,10 +199,12 @@ class TimeseriesKind:
         return Explanation(float(rows.scores[at]),
                            table.sort_values("error_share", ascending=False, ignore_index=True))
 
-    def find(self, model: Model, path: Path, key: str) -> Item:
+    def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
         """The row at time `key`, read as the time column is read (``2024-03-01 06:00`` finds
-        ``2024-03-01T06:00:00``; ``120`` finds ``120.0``); the first one when groups share it."""
+        ``2024-03-01T06:00:00``; ``120`` finds ``120.0``), in series `group` when the model has
+        a group column (needed when several series hold that time)."""
         frame = read_table(path)
+        frame.attrs["source"] = str(path)
         column = model.features.time_col
         times = time_values(frame, column, str(path))
         probe = pd.DataFrame({column: [key]})
@@ -213,9 +215,21 @@ class TimeseriesKind:
         except InputError:
             wanted = np.nan  # not a time at all: found nowhere
         hits = np.flatnonzero(times == wanted)
+        group_col = model.features.group_col
+        if group is not None and group_col is None:
+            raise InputError("--group: this model has no group column — leave it out")
+        if group_col is not None and group is not None:
+            hits = hits[frame[group_col].iloc[hits].astype(str).to_numpy() == group]
         if not len(hits):
-            raise InputError(f"{path}: no row with {column}={key} — keys are in the "
+            where = f" and {group_col}={group}" if group is not None else ""
+            raise InputError(f"{path}: no row with {column}={key}{where} — keys are in the "
                              f"{column!r} column of the scored output")
+        if group_col is not None and group is None:
+            names = frame[group_col].iloc[hits].astype(str).unique()
+            if len(names) > 1:
+                raise InputError(f"{path}: {len(names)} series have {column}={key} "
+                                 f"({', '.join(names[:5])}) — say which with --group "
+                                 f"{names[0]}")
         return Item(frame, int(hits[0]), [])
 
     def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:
