@@ -222,7 +222,7 @@ def caveat(choice: ThresholdChoice, n_validation: int, item: str = "row") -> str
     q = choice.params.get("q")
     if choice.method != "quantile" or q is None or q >= 1:
         return None
-    needed = math.ceil(1 / (1 - q) - 1e-9)
+    needed = math.ceil(round(1 / (1 - q), 6))
     if n_validation >= needed:
         return None
     return (f"the threshold (quantile q={q:.4g}) rests on {n_validation:,} validation "

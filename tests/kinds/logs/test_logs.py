@@ -57,6 +57,7 @@ def test_train_score_end_to_end(logs: dict[str, object]) -> None:
     result = run_cli("score", "hdfs", str(folder / "test.log"), "-o", str(out),
                      "--workspace", str(ws))
     assert result.returncode == 0, result.stderr
+    assert "40 sessions, " in result.stdout  # items are named as the model counts them
     # undecodable bytes are replaced and counted; the over-long line is cut with a note
     assert "1 line(s) held bytes that are not UTF-8 (first at line" in result.stderr
     assert "1 line(s) longer than 200 characters were cut" in result.stderr
@@ -105,6 +106,18 @@ def test_bundle_holds_templates_as_json_and_no_pickle(logs: dict[str, object]) -
     for source in (ROOT / "anomaly").rglob("*.py"):
         text = source.read_text()
         assert not re.search(r"^\s*(import|from) (jsonpickle|pickle|joblib)\b", text, re.M), source
+
+
+@pytest.mark.slow
+def test_evaluate_joins_session_labels_from_a_file(logs: dict[str, object]) -> None:
+    folder, ws = Path(str(logs["folder"])), Path(str(logs["ws"]))
+    keys = [str(k) for k in logs["keys"]]  # type: ignore[attr-defined]
+    labels = pd.DataFrame({"session": keys, "label": [int(i == 5) for i in range(len(keys))]})
+    labels.to_csv(folder / "labels.csv", index=False)
+    result = run_cli("evaluate", "hdfs", str(folder / "test.log"), "--labels",
+                     str(folder / "labels.csv"), "--label-col", "label", "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    assert "40 sessions, 1 labelled anomalies" in result.stdout
 
 
 @pytest.mark.slow

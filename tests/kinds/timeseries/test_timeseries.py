@@ -248,3 +248,21 @@ def test_few_windows_train_in_smaller_batches() -> None:
     assert det.settings_.training.batch_size == 256  # the user's setting is kept as given
     big = Detector("timeseries", **FAST, max_epochs=1).fit(make_series(900))
     assert big.training_summary_["batch_size"] == 64  # enough windows: unchanged
+
+
+def test_find_item_with_groups_needs_the_group_when_times_are_shared(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2024-01-01", periods=60, freq="min").strftime("%Y-%m-%dT%H:%M:%S")
+    frame = pd.concat([pd.DataFrame({"t": times, "machine": m, "x": rng.normal(size=60),
+                                     "y": rng.normal(size=60)}) for m in ("m1", "m2")],
+                      ignore_index=True)
+    path = tmp_path / "two.csv"
+    frame.to_csv(path, index=False)
+    det = Detector("timeseries", time_col="t", group_col="machine", window=8, max_epochs=1,
+                   progress_bar=False).fit(frame)
+    with pytest.raises(InputError, match=r"2 series have t=2024-01-01T00:05:00 \(m1, m2\) — "
+                                         "say which with --group m1"):
+        det.find_item(path, "2024-01-01T00:05:00")
+    assert det.find_item(path, "2024-01-01T00:05:00", "m2").position == 65
+    with pytest.raises(InputError, match="no row with t=2024-01-01T00:05:00 and machine=m9"):
+        det.find_item(path, "2024-01-01T00:05:00", "m9")
