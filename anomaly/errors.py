@@ -30,3 +30,19 @@ class BundleError(AnomalyError):
 
 class LockedError(AnomalyError):
     """Another run holds the lock on the same resource."""
+
+
+class OutputError(AnomalyError):
+    """An output target that must not be written (an input of the run, a device, a folder)."""
+
+
+class LedgerError(AnomalyError):
+    """The run ledger (runs.db) cannot be opened, read or written."""
+
+
+class EnvironmentFault(Exception):
+    """The machine failed, not the input: a full disk, an unwritable or vanished folder.
+
+    Not an `AnomalyError`: the input is fine and stays where it is (a batch run stops instead
+    of quarantining it). The CLI prints the message and exits 1, without a traceback.
+    """

@@ -11,6 +11,8 @@ import contextlib
 import io
 import logging
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,7 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from anomaly.errors import InputError
+from anomaly.errors import EnvironmentFault, InputError
+from anomaly.text import excerpt
 
 log = logging.getLogger("anomaly")
 
@@ -58,10 +61,32 @@ def check_file(path: Path, what: str = "a data file — pass a CSV or Parquet fi
         ...
         anomaly.errors.InputError: no-such.log: file not found — check the path
     """
-    if not path.exists():
-        raise InputError(f"{path}: file not found — check the path")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found — check the path") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be opened ({exc.strerror}) — check the path and "
+                         "permissions") from exc
+    if stat.S_ISDIR(mode):
         raise InputError(f"{path}: is a folder, not {what}")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: is {file_kind(mode)}, not a regular file — save the data to "
+                         "a file and pass that (anomaly reads its inputs more than once)")
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (from `os.stat().st_mode`).
+
+    Example:
+        >>> file_kind(stat.S_IFIFO)
+        'a FIFO or pipe (named pipe or process substitution)'
+    """
+    kinds = ((stat.S_ISDIR, "a folder"),
+             (stat.S_ISFIFO, "a FIFO or pipe (named pipe or process substitution)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def check_readable(path: Path) -> None:
@@ -273,41 +298,90 @@ def read_error(path: Path, exc: BaseException) -> InputError:
                       "format")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+_ROW_QUOTE = re.compile(r"^(.*?(?:columns, got \d+|row)): (.+)$")
 
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a reader's message, quoting at most a short piece of a bad row."""
+    text = str(exc).strip().splitlines()
+    if not text:
+        return type(exc).__name__
+    found = _ROW_QUOTE.match(text[0])
+    if found:
+        return f"{excerpt(found.group(1))}: {excerpt(found.group(2), 24)!r}"
+    return excerpt(text[0])
+
+
+
+def write_fault(target: Path, exc: OSError) -> EnvironmentFault:
+    """The `EnvironmentFault` for a failed write of `target` (disk full, permissions…).
+
+    Example:
+        >>> print(write_fault(Path("out/x.csv"), OSError(28, "No space left on device")))
+        out: cannot write x.csv (No space left on device) — free space or fix the folder's permissions, then run again
+    """
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    return EnvironmentFault(f"{target.parent}: cannot write {target.name} ({cause}) — free space "
+                            "or fix the folder's permissions, then run again")
+
+
+@contextlib.contextmanager
+def writing(target: Path) -> Iterator[None]:
+    """Turn an `OSError` of the block (the output side) into `write_fault(target, …)`."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_fault(target, exc) from exc
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_owner() -> str:
+    """Who owns a temporary file: ``<host>-<pid>`` (see `anomaly.jobs.batch.clean_stale_temps`)."""
+    return f"{os.uname().nodename}-{os.getpid()}"
 
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it to `target` only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    """Yield a temporary path beside `target`; rename it to `target` only if the block succeeds.
+
+    The temporary name ``.<target name>.<random>.<host>-<pid>.tmp`` says which process owns it,
+    so a cleanup removes only temps of processes that are gone. A failure to create, write or
+    rename it is an `EnvironmentFault` (the machine's fault, not the input's).
+    """
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.",
+                                        suffix=f".{temp_owner()}{TEMP_SUFFIX}", dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
-    apply_umask(tmp)  # outputs are shared files, not secrets: not mkstemp's 0600
     try:
+        with writing(target):
+            apply_umask(tmp)  # outputs are shared files, not secrets: not mkstemp's 0600
         yield tmp
-        tmp.replace(target)
+        with writing(target):
+            tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
-    """Write `frame` atomically as CSV or Parquet, chosen by the file extension."""
+    """Write `frame` atomically as CSV (formula-safe, see `anomaly.outputs`) or Parquet."""
+    from anomaly.outputs import csv_safe
+
     path = Path(path)
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, writing(path):
         if is_parquet(path):
             pq.write_table(table, tmp)
         else:
-            pacsv.write_csv(table, tmp)
+            pacsv.write_csv(csv_safe(table), tmp)
     return path
 
 
 def write_text(text: str, path: Path) -> Path:
     """Write a text file atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, writing(path):
         tmp.write_text(text, encoding="utf-8")
     return path

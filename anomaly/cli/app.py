@@ -15,7 +15,8 @@ import click
 import typer
 
 from anomaly import __version__
-from anomaly.errors import AnomalyError, InputError
+from anomaly.errors import AnomalyError, EnvironmentFault, InputError
+from anomaly.text import printable
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
@@ -43,8 +44,13 @@ def models_dir(workspace: Path) -> Path:
 
 
 def echo(text: str = "") -> None:
-    """Print a line of the command's output (standard output)."""
-    typer.echo(text)
+    """Print a line of the command's output (standard output), control characters escaped."""
+    typer.echo(printable(text))
+
+
+def note(text: str) -> None:
+    """Print a line for the user on standard error (when standard output holds data)."""
+    typer.echo(printable(text), err=True)
 
 
 def count(n: int, noun: str) -> str:
@@ -83,10 +89,15 @@ def _options(version: Annotated[bool, typer.Option(
     """Autoencoder anomaly detection: train, score, explain, schedule, dashboard."""
 
 
+class _Printable(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Notes and warnings go to standard error as ``note: …``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    handler.setFormatter(_Printable("note: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO if verbose else logging.WARNING)
     log.propagate = False
@@ -99,8 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         # standalone_mode=False: typer returns the code of a `typer.Exit(code)` instead of exiting
         code = app(args=argv, standalone_mode=False)
     except AnomalyError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        note(f"error: {exc}")
         sys.exit(2)
+    except EnvironmentFault as exc:
+        note(f"error: {exc}")
+        sys.exit(1)
     except EXITS as exc:
         sys.exit(getattr(exc, "exit_code", 0))
     except USAGE_ERRORS as exc:
@@ -113,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except OSError as exc:
-        typer.echo(f"error: {exc.filename or ''}: {exc.strerror or exc} — check the path and "
-                   "permissions", err=True)
+        note(f"error: {exc.filename or ''}: {exc.strerror or exc} — check the path and "
+             "permissions")
         sys.exit(2)
     if isinstance(code, int) and code:
         sys.exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import app, check_choice, count, echo, load
+from anomaly.cli.app import app, check_choice, count, echo, load, note
 from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
 
@@ -19,43 +19,52 @@ def score(
     model: ModelRef,
     inputs: Annotated[list[Path], typer.Argument(help="CSV, Parquet or log file(s) to score.")],
     output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="Output file (.csv or .parquet); one input"
-                                                     " only.")] = None,
+                                                help="Output file (.csv or .parquet; - for CSV "
+                                                     "on standard output); one input only.")
+                                 ] = None,
     threshold: Annotated[OptFloat, typer.Option(help="Threshold for this run only.")] = None,
     on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [the model's].")] = None,
     show: Annotated[int, typer.Option(help="How many flagged rows to print.")] = 10,
     workspace: Workspace = Path(),
 ) -> None:
     """Score files: anomaly_score, score_percentile, is_anomaly and top_features per item."""
+    from anomaly.core.thresholds import check_threshold
     from anomaly.jobs.score import score_file
+    from anomaly.outputs import check_targets, is_stdout
 
     if output is not None and len(inputs) > 1:
         raise InputError("-o/--output takes one input file — leave it out to write "
                          f"{workspace / 'scores'}/<input>.scored.csv for each")
     check_choice("--on-bad-rows", on_bad_rows, BAD_ROWS)
+    check_threshold(threshold)
     targets = [output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
                for path in inputs]
     for i, target in enumerate(targets):
         if target in targets[:i]:
             raise InputError(f"{inputs[targets.index(target)]} and {inputs[i]} would both be "
                              f"written to {target} — score them one at a time with -o")
+    check_targets(targets, inputs)
     detector = load(model, workspace)
+    say = note if is_stdout(output) else echo  # with -o - standard output holds the CSV
     for path, target in zip(inputs, targets, strict=True):
         summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
-        echo(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
-             f"({summary.anomaly_rate:.2%}) → {target}")
+        where = "standard output" if is_stdout(target) else target
+        say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
+            f"({summary.anomaly_rate:.2%}) → {where}")
         if summary.flagged is not None and show > 0:
-            echo(_table(summary.flagged.head(show)))
+            say(_table(summary.flagged.head(show)))
 
 
 def _table(frame: Any) -> str:
-    import pandas as pd
+    from anomaly.text import CELL_CHARS, excerpt
 
-    shown = frame.copy()
+    shown = frame.drop(columns=["is_anomaly"]).copy()
     shown["anomaly_score"] = shown["anomaly_score"].map("{:.3g}".format)
     shown["score_percentile"] = shown["score_percentile"].map("{:.3f}".format)
-    with pd.option_context("display.max_colwidth", 60, "display.width", 160):
-        return str(shown.drop(columns=["is_anomaly"]).to_string(index=False))
+    for column in shown.columns[shown.dtypes == object]:
+        shown[column] = shown[column].map(lambda v: excerpt(v, CELL_CHARS))
+    shown.columns = [excerpt(c, CELL_CHARS) for c in shown.columns]
+    return str(shown.to_string(index=False))
 
 
 @app.command(epilog="Example: anomaly evaluate transactions data/transactions_test.csv "

@@ -31,7 +31,7 @@ from anomaly.core import persist
 from anomaly.core.kind import Explanation, Item, Kind, Model, RowScores, paths_of
 from anomaly.core.labels import check_labels
 from anomaly.core.params import params_from_settings, settings_from_params
-from anomaly.core.thresholds import ThresholdChoice, record
+from anomaly.core.thresholds import ThresholdChoice, check_threshold, record
 from anomaly.errors import InputError
 from anomaly.io import CSV_BLOCK_BYTES
 from anomaly.kinds import get_kind
@@ -221,6 +221,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                      row_offset: int = 0) -> Iterator[pd.DataFrame]:
         """Score consecutive chunks of one input; yields the scored output part by part."""
         limit = self.threshold_ if threshold is None else float(threshold)
+        check_threshold(limit)
         return self.kind_.score_stream(self.model_, chunks, source, self._policy(on_bad_rows),
                                        limit, row_offset)
 

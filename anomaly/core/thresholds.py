@@ -257,6 +257,23 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 )}
 
 
+def check_threshold(value: float | None, flag: str = "--threshold") -> float | None:
+    """`value` itself; `InputError` when it is given and not a finite number.
+
+    Example:
+        >>> check_threshold(float("nan"))
+        Traceback (most recent call last):
+        ...
+        anomaly.errors.InputError: --threshold nan: give a finite number (nan or inf would flag nothing or everything)
+    """
+    from anomaly.errors import InputError
+
+    if value is not None and not math.isfinite(value):
+        raise InputError(f"{flag} {value}: give a finite number (nan or inf would flag nothing "
+                         "or everything)")
+    return value
+
+
 def choose_threshold(
     method: str,
     validation_scores: np.ndarray,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.errors import InputError
-from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet
+from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, writing
+from anomaly.outputs import STDOUT, csv_safe, is_stdout
 
 if TYPE_CHECKING:
     from anomaly.core.detector import Detector
@@ -43,22 +45,35 @@ class ScoreSummary:
 
 
 class TableWriter:
-    """Appends DataFrames to one CSV or Parquet file (schema fixed by the first chunk)."""
+    """Appends DataFrames to one CSV or Parquet file (schema fixed by the first chunk).
 
-    def __init__(self, path: Path, parquet: bool, source: str = "") -> None:
+    CSV text cells are made formula-safe (`anomaly.outputs.csv_safe`); `target` names the final
+    output in messages: a failed write is an `EnvironmentFault` naming it.
+    """
+
+    def __init__(self, path: Path, parquet: bool, source: str = "",
+                 target: Path | None = None) -> None:
         self.path, self.parquet, self.source = path, parquet, source or path.name
+        self.target = target or path
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         self._schema: pa.Schema | None = None  # CSVWriter does not expose its schema
 
     def write(self, frame: pd.DataFrame) -> None:
+        table = self.table(frame)
+        with writing(self.target):
+            if self._writer is None:
+                self._writer = (pq.ParquetWriter(self.path, table.schema) if self.parquet
+                                else pacsv.CSVWriter(self.path, table.schema))
+            self._writer.write_table(table)
+
+    def table(self, frame: pd.DataFrame) -> pa.Table:
+        """`frame` as the Arrow table written: the first chunk's types, CSV-safe text."""
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None or self._schema is None:
+        if self._schema is None:
             self._schema = table.schema
-            self._writer = (pq.ParquetWriter(self.path, table.schema) if self.parquet
-                            else pacsv.CSVWriter(self.path, table.schema))
         elif table.schema != self._schema:
             table = self._conform(table, self._schema)
-        self._writer.write_table(table)
+        return table if self.parquet else csv_safe(table)
 
     def _conform(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
         try:
@@ -72,7 +87,33 @@ class TableWriter:
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            with writing(self.target):
+                self._writer.close()
+
+
+class StdoutWriter(TableWriter):
+    """Writes CSV chunks to standard output (`-o -`), the header once."""
+
+    def __init__(self, source: str = "") -> None:
+        super().__init__(STDOUT, False, source, Path("<standard output>/-"))
+        self._header = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(self.table(frame), sink,
+                        pacsv.WriteOptions(include_header=self._header))
+        self._header = False
+        data = sink.getvalue().to_pybytes()
+        with writing(self.target):
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is not None:
+                buffer.write(data)
+                buffer.flush()
+            else:  # a text stream (tests capturing output)
+                sys.stdout.write(data.decode("utf-8"))
+
+    def close(self) -> None:
+        return None
 
 
 def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
@@ -192,15 +233,22 @@ def write_scored(frames: Iterable[pd.DataFrame], path: Path, output: Path | None
         for frame in frames:
             builder.add(frame)
         return builder.finish()
+    if is_stdout(output):
+        _write_all(frames, StdoutWriter(str(path)), builder)
+        return builder.finish()
     with atomic_path(output) as tmp:
-        writer = TableWriter(tmp, is_parquet(output), str(path))
-        try:
-            for frame in frames:
-                writer.write(frame)
-                builder.add(frame)
-        finally:
-            writer.close()
+        _write_all(frames, TableWriter(tmp, is_parquet(output), str(path), output), builder)
     return builder.finish()
+
+
+def _write_all(frames: Iterable[pd.DataFrame], writer: TableWriter,
+               builder: SummaryBuilder) -> None:
+    try:
+        for frame in frames:
+            writer.write(frame)
+            builder.add(frame)
+    finally:
+        writer.close()
 
 
 def score_file(detector: Detector, path: Path, output: Path | None,
