@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -31,6 +32,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from anomaly import signing
+from anomaly.bundle_schema import check_files, check_meta, check_meta_size
 from anomaly.clock import now
 from anomaly.errors import BundleError
 from anomaly.io import apply_umask, write_text
@@ -55,8 +58,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _self_checksum(meta: dict[str, Any]) -> str:
-    body = {k: v for k, v in meta.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(signing.body(meta)).hexdigest()
+
+
+def _finished(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with its signature (when a key is configured) and self-checksum."""
+    meta = signing.with_signature(meta)
+    return {**meta, "checksum": _self_checksum(meta)}
 
 
 def check_name(name: str) -> str:
@@ -112,7 +120,7 @@ def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.M
             version = max(versions(home), default=0) + 1
             full = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
                     "version": version, "created_at": now(), **meta, "files": files}
-            full["checksum"] = _self_checksum(full)
+            full = _finished(full)
             (staging / BUNDLE_FILE).write_text(json.dumps(full, indent=2), encoding="utf-8")
             target = home / f"v{version}"
             try:
@@ -141,13 +149,29 @@ def list_models(models_dir: Path) -> list[str]:
     return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and versions(p))
 
 
+def looks_like_path(ref: str | Path) -> bool:
+    """A model reference is a folder path only when it looks like one: a `Path`, or text that
+    starts with ``/``, ``./``, ``../`` or ``~`` or holds a path separator. ``tx`` is always the
+    workspace model, even when a folder ``./tx`` exists.
+
+    Example:
+        >>> looks_like_path("tx"), looks_like_path("./tx"), looks_like_path("models/tx/v1")
+        (False, True, True)
+    """
+    return (isinstance(ref, Path) or ref.startswith("~") or ref in (".", "..") or "/" in ref
+            or os.sep in ref)
+
+
 def resolve(ref: str | Path, models_dir: Path) -> Path:
     """Find a bundle folder from a path, a model name (newest version) or ``name@version``."""
-    path = Path(ref)
-    if (path / BUNDLE_FILE).exists():
-        return path
-    if path.is_dir() and versions(path):
-        return path / f"v{versions(path)[-1]}"
+    if looks_like_path(ref):
+        path = Path(ref).expanduser()
+        if (path / BUNDLE_FILE).exists():
+            return path
+        if path.is_dir() and versions(path):
+            return path / f"v{versions(path)[-1]}"
+        raise BundleError(f"{ref}: not a model bundle folder (no {BUNDLE_FILE}, no v<N> "
+                          "versions) — pass a bundle folder or a model name")
     text = str(ref)
     name, _, wanted = text.partition("@")
     home = models_dir / name
@@ -161,6 +185,8 @@ def resolve(ref: str | Path, models_dir: Path) -> Path:
                           f"{', '.join(map(str, versions(home)))}")
     known = list_models(models_dir)
     hint = f"known models: {', '.join(known)}" if known else "no models yet — run `anomaly train`"
+    if Path(text).is_dir():
+        hint += f"; to use the folder {text!r}, write ./{text}"
     raise BundleError(f"unknown model {text!r} in {models_dir} — {hint}")
 
 
@@ -169,9 +195,10 @@ def read_meta(path: Path) -> dict[str, Any]:
     file = path / BUNDLE_FILE
     if not file.exists():
         raise BundleError(f"{path}: no {BUNDLE_FILE} — not a model bundle")
+    check_meta_size(file)
     try:
         meta = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"{file}: corrupt JSON ({exc}) — retrain or restore the bundle") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
@@ -184,17 +211,17 @@ def read_meta(path: Path) -> dict[str, Any]:
     if meta.get("checksum") != _self_checksum(meta):
         raise BundleError(f"{file}: checksum mismatch — bundle.json was edited or corrupted; "
                           "restore it or retrain (use `anomaly threshold` to change thresholds)")
-    return meta
+    signing.verify(meta, file)
+    return check_meta(meta, file)
 
 
 def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
     """Resolve, verify hashes, and load a bundle (weights via safetensors; no code runs)."""
     path = resolve(ref, models_dir)
     meta = read_meta(path)
-    for file, expected in meta.get("files", {}).items():
+    check_files(path, meta)
+    for file, expected in meta["files"].items():
         target = path / file
-        if not target.exists():
-            raise BundleError(f"{target}: missing from the bundle — restore it or retrain")
         if sha256_file(target) != expected:
             raise BundleError(f"{target}: SHA-256 does not match bundle.json — the file was "
                               "modified or corrupted (tampered?); restore it or retrain")
@@ -209,6 +236,4 @@ def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
 
 def update_meta(path: Path, meta: dict[str, Any]) -> None:
     """Rewrite bundle.json atomically with a fresh self-checksum (weights are untouched)."""
-    meta = dict(meta)
-    meta["checksum"] = _self_checksum(meta)
-    write_text(json.dumps(meta, indent=2), path / BUNDLE_FILE)
+    write_text(json.dumps(_finished(meta), indent=2), path / BUNDLE_FILE)
