@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from anomaly.cli.app import app, check_choice, echo, load
-from anomaly.cli.options import BAD_ROWS, ModelRef, OptInt, OptStr, Workspace
+from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptInt, OptStr, Workspace
 from anomaly.errors import InputError
 
 
@@ -32,12 +32,16 @@ def batch(
         help="Folder for files that cannot be scored [<inbox>/quarantine].")] = None,
     output_format: Annotated[str, typer.Option("--format", help="csv | parquet.")] = "csv",
     on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [the model's].")] = None,
+    settle: Annotated[OptFloat, typer.Option(
+        help="Leave files modified in the last SECONDS for the next run (still being written)"
+             " [2].")] = None,
     workspace: Workspace = Path(),
 ) -> None:
     """Score each new file of an inbox once (per content, model and threshold version).
 
     Outputs appear atomically; unscorable files go to quarantine with an .error.txt (exit 3);
-    every file of every run is recorded in <workspace>/runs.db (see `anomaly runs`).
+    a fault of the machine (outbox full or unwritable) stops the run and leaves the files in
+    the inbox (exit 1); every file of every run is recorded in <workspace>/runs.db (see `anomaly runs`).
     """
     from anomaly.clock import parse_duration
     from anomaly.errors import LockedError
@@ -56,8 +60,10 @@ def batch(
     if scheduler and engine != "dask":
         raise InputError("--scheduler needs --engine dask")
     interval = parse_duration(every, "--every") if every else None
-    options = BatchOptions(inbox, outbox, tuple(pattern or ()), quarantine,
-                           output_format, on_bad_rows)
+    if settle is not None and not settle >= 0:
+        raise InputError(f"--settle {settle}: give seconds >= 0")
+    options = BatchOptions(inbox, outbox, tuple(pattern or ()), quarantine, output_format,
+                           on_bad_rows, **({} if settle is None else {"settle": settle}))
     stopper = Stopper()
     results: list[BatchResult] = []
 

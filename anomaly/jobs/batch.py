@@ -1,14 +1,22 @@
 """One batch run: score every new file of an inbox into an outbox, exactly once, crash-safe.
 
 Rules (README "Batch scoring"):
-- a file is scored once per (content SHA-256, model, model version, threshold version); later
-  runs skip it (a 'skipped' ledger row), a changed file or a new model/threshold version is
-  scored again;
+- a file is scored once per (content SHA-256, model, model version, threshold version, output
+  path) while that output exists; later runs skip it (a 'skipped' ledger row), a changed file,
+  a new model/threshold version, another outbox or a deleted output is scored again;
+- only regular files are read: symlinks, FIFOs and devices in the inbox are skipped (counted and
+  noted), and so is a file younger than the settle age (`--settle`: still being written), which
+  is left for the next run;
 - the output is written under a temporary name and renamed when complete; the ledger row is
   committed right after the rename, so a crash between the two re-scores the file next time and
   the rename replaces the output with the same content: the ledger shows it 'ok' once;
 - a file that cannot be scored is moved to the quarantine folder beside `<name>.error.txt`; the
   other files go on, and the run's exit code is 3;
+- a fault of the machine (outbox unwritable, missing or full, ledger unwritable) is not the
+  input's: the run stops, the file stays in the inbox, the ledger records the run as failed with
+  the cause, and the exit code is 1;
+- temporary outputs are named by their owner (host and pid): a run removes only those of dead
+  processes on its host, never the temps of another run sharing the outbox;
 - `fcntl.flock` on `<inbox>/.anomaly-batch.lock` keeps two runs off the same inbox; the kernel
   releases it when a process dies, even by `kill -9`.
 """
@@ -19,6 +27,8 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,14 +40,16 @@ import pyarrow as pa
 
 from anomaly.bundle import sha256_file
 from anomaly.clock import now
-from anomaly.errors import AnomalyError, InputError, LockedError
-from anomaly.io import write_text
+from anomaly.errors import AnomalyError, EnvironmentFault, InputError, LockedError, OutputError
+from anomaly.io import TEMP_SUFFIX, write_text
+from anomaly.outputs import check_target
 from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
 from anomaly.jobs.score import ScoreSummary, score_file
 
 log = logging.getLogger("anomaly")
 
 LOCK_FILE = ".anomaly-batch.lock"
+SETTLE_SECONDS = 2.0  # a file modified more recently may still be being written
 # what cannot be scored is quarantined; anything else is a bug and stops the run (exit 1)
 FILE_ERRORS: tuple[type[BaseException], ...] = (AnomalyError, OSError, pa.ArrowException)
 
@@ -71,6 +83,7 @@ class BatchOptions:
     quarantine: Path | None = None  # default: <inbox>/quarantine
     output_format: str = "csv"
     on_bad_rows: str | None = None
+    settle: float = SETTLE_SECONDS
 
     @property
     def quarantine_dir(self) -> Path:
@@ -119,12 +132,37 @@ def inbox_lock(inbox: Path) -> Iterator[Path]:
         handle.close()  # closing releases the lock
 
 
-def discover(inbox: Path, patterns: tuple[str, ...]) -> list[Path]:
-    """Files in the inbox (not sub-folders) matching any pattern; hidden files are ignored."""
+@dataclass
+class Inbox:
+    """What a run found in its inbox: files to score and what it left alone."""
+
+    files: list[Path]
+    not_regular: list[Path] = field(default_factory=list)
+    settling: list[Path] = field(default_factory=list)
+
+
+def discover(inbox: Path, patterns: tuple[str, ...], settle: float = SETTLE_SECONDS) -> Inbox:
+    """Regular files in the inbox (not sub-folders) matching any pattern; hidden files are
+    ignored, symlinks and special files skipped, files modified within `settle` seconds left."""
     if not inbox.is_dir():
         raise InputError(f"--inbox {inbox}: folder not found — create it or fix the path")
-    found = {p for pattern in patterns for p in inbox.glob(pattern)}
-    return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+    found = sorted({p for pattern in patterns for p in inbox.glob(pattern)
+                    if not p.name.startswith(".")})
+    result, recent = Inbox([]), time.time() - settle
+    for path in found:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            result.not_regular.append(path)
+        elif info.st_mtime > recent:
+            result.settling.append(path)
+        else:
+            result.files.append(path)
+    return result
 
 
 def output_for(path: Path, options: BatchOptions, stem_shared: bool = False) -> Path:
@@ -135,12 +173,42 @@ def output_for(path: Path, options: BatchOptions, stem_shared: bool = False) -> 
 
 
 def clean_stale_temps(outbox: Path) -> int:
-    """Delete temporary outputs left by a killed run (`.<name>.scored.*.tmp`); the lock is held."""
+    """Delete temporary outputs (`.<name>.scored.….<host>-<pid>.tmp`) whose owner process on
+    this host is gone; temps of live processes and of other hosts are left alone."""
+    owned = re.compile(rf"\.{re.escape(os.uname().nodename)}-(\d+){re.escape(TEMP_SUFFIX)}$")
     count = 0
-    for tmp in outbox.glob(".*.scored.*.tmp"):
-        tmp.unlink(missing_ok=True)
-        count += 1
+    for tmp in outbox.glob(f".*.scored.*{TEMP_SUFFIX}"):
+        found = owned.search(tmp.name)
+        if found and not alive(int(found.group(1))):
+            tmp.unlink(missing_ok=True)
+            count += 1
     return count
+
+
+def alive(pid: int) -> bool:
+    """True while a process `pid` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def check_outbox(options: BatchOptions) -> None:
+    """Create the outbox if needed; refuse one that is the inbox or not a folder (before work)."""
+    outbox = options.outbox
+    if outbox.exists() and not outbox.is_dir():
+        raise OutputError(f"--outbox {outbox}: exists and is not a folder — pass a folder")
+    if outbox.exists() and os.path.samefile(outbox, options.inbox):
+        raise OutputError(f"--outbox {outbox}: is the inbox — scored files would be read as new "
+                          "inputs; pass another folder")
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentFault(f"--outbox {outbox}: cannot be created ({exc.strerror}) — create "
+                               "it or fix the path and permissions") from exc
 
 
 def quarantine(path: Path, error: str, folder: Path) -> Path:
@@ -167,14 +235,18 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
     inbox, outbox = str(options.inbox.resolve()), str(options.outbox.resolve())
     for run_id in ledger.interrupt_stale(inbox):
         echo(f"run {run_id} was interrupted (its process died); marked 'interrupted'")
-    options.outbox.mkdir(parents=True, exist_ok=True)
+    check_outbox(options)
     clean_stale_temps(options.outbox)
-    files = discover(options.inbox, options.patterns or detector.kind_.file_patterns)
+    found = discover(options.inbox, options.patterns or detector.kind_.file_patterns,
+                     options.settle)
+    _note_left(found, options.settle)
+    files = found.files
     result = BatchResult(ledger.start_run(model, model_version, threshold_version, inbox, outbox,
                                           engine.name))
     key = {"model": model, "model_version": model_version,
            "threshold_version": threshold_version, "threshold": threshold}
     stems = Counter(p.stem for p in files)
+    error: str | None = None
     try:
         for path in files:
             if stop():
@@ -182,11 +254,28 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
                 break
             output = output_for(path, options, stems[path.stem] > 1)
             _one_file(path, output, detector, ledger, options, engine, result, key, echo)
+    except (EnvironmentFault, OutputError) as exc:
+        error = str(exc)
+        raise
     finally:
-        status = ledger.finish_run(result.run_id)
-    echo(f"run {result.run_id} {status}: {result.ok} scored, {result.skipped} already done, "
-         f"{result.failed} quarantined; {result.rows:,} rows, {result.anomalies:,} flagged")
+        with contextlib.suppress(EnvironmentFault):  # a broken ledger: the error says so
+            status = ledger.finish_run(result.run_id, error)
+            echo(f"run {result.run_id} {status}: {result.ok} scored, {result.skipped} already "
+                 f"done, {result.failed} quarantined; {result.rows:,} rows, "
+                 f"{result.anomalies:,} flagged")
     return result
+
+
+def _note_left(found: Inbox, settle: float) -> None:
+    """Say what the run leaves alone (a note, not an error)."""
+    if found.not_regular:
+        log.warning("%d inbox entr%s skipped: not regular files (symlinks, pipes, devices): %s",
+                    len(found.not_regular), "y" if len(found.not_regular) == 1 else "ies",
+                    ", ".join(p.name for p in found.not_regular[:5]))
+    if found.settling:
+        log.warning("%d file(s) modified in the last %gs left for the next run (may still be "
+                    "being written): %s", len(found.settling), settle,
+                    ", ".join(p.name for p in found.settling[:5]))
 
 
 def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: BatchOptions,
@@ -199,14 +288,20 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
     except OSError as exc:
         digest = ""
         return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
-    if ledger.done(digest, key["model"], key["model_version"], key["threshold_version"]):
+    if ledger.done(digest, key["model"], key["model_version"], key["threshold_version"],
+                   str(output.resolve())):
         result.skipped += 1
         ledger.record_file(result.run_id, FileRecord(
             **record, input_sha256=digest, status="skipped", finished_at=now(TIMESPEC),
-            seconds=round(time.perf_counter() - clock, 3)))
+            seconds=round(time.perf_counter() - clock, 3), output_path=str(output.resolve())))
         return None
+    check_target(output, [path])
+    before = path.stat()
     try:
         summary = engine.score(detector, path, output, None, options.on_bad_rows)
+    except EnvironmentFault as exc:
+        raise EnvironmentFault(f"{exc} ({path.name} and the files after it were left in "
+                               f"{options.inbox})") from exc
     except FILE_ERRORS as exc:
         return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
     except Exception as exc:
@@ -215,6 +310,10 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
             seconds=round(time.perf_counter() - clock, 3),
             error=f"internal error: {type(exc).__name__}: {exc}"))
         raise
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        echo(f"{path.name}: changed while it was scored — left for the next run")
+        return None
     q = summary.quantiles
     ledger.record_file(result.run_id, FileRecord(
         **record, input_sha256=digest, status="ok", finished_at=now(TIMESPEC),
@@ -235,7 +334,7 @@ def _failed(path: Path, exc: BaseException, ledger: Ledger, options: BatchOption
             echo: Callable[[str], None]) -> None:
     message = str(exc) if isinstance(exc, AnomalyError) else f"{type(exc).__name__}: {exc}"
     moved: Path | None = None
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, EnvironmentFault):
         moved = quarantine(path, message, options.quarantine_dir)
     ledger.record_file(result.run_id, FileRecord(
         **record, input_sha256=digest, status="failed", finished_at=now(TIMESPEC),

@@ -13,15 +13,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from anomaly.clock import now, parse_duration
-from anomaly.errors import InputError
+from anomaly.errors import EnvironmentFault, InputError, LedgerError
 
 LEDGER_FILE = "runs.db"
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
@@ -55,6 +57,14 @@ CREATE INDEX IF NOT EXISTS files_run ON files (run_id);
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
 
+# The schema's history: MIGRATIONS[i] takes a ledger from version i to i + 1 (`PRAGMA
+# user_version`). Append a script to change the schema; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    SCHEMA,  # 1: runs and files (ledgers written before versioning hold exactly this)
+    "ALTER TABLE runs ADD COLUMN error TEXT;",  # 2: why a run failed (disk full, …)
+)
+OWN_TABLES = {"runs", "files", "sqlite_sequence"}
+
 
 @dataclass
 class FileRecord:
@@ -81,19 +91,74 @@ class FileRecord:
     output_path: str | None = None
 
 
+def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Bring the ledger at `path` to the newest schema version; returns that version.
+
+    Refuses (`LedgerError`) a database of another program (tables of its own, no version) and a
+    ledger written by a newer anomaly (a version beyond `migrations`).
+    """
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(migrations):
+        raise LedgerError(f"{path}: ledger schema version {version} is newer than this anomaly "
+                          f"knows ({len(migrations)}) — upgrade anomaly, or use another "
+                          "--workspace")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and tables - OWN_TABLES:
+        raise LedgerError(f"{path}: holds tables of another program "
+                          f"({', '.join(sorted(tables - OWN_TABLES))}), not a run ledger — move "
+                          "it away or use another --workspace")
+    for number in range(version, len(migrations)):
+        with db:
+            db.executescript(f"BEGIN; {migrations[number]}; PRAGMA user_version = "
+                             f"{number + 1}; COMMIT;")
+    return len(migrations)
+
+
+def ledger_error(path: Path, exc: sqlite3.Error, doing: str) -> LedgerError:
+    """The `LedgerError` for an SQLite failure on `path`: the file, the cause and the fix."""
+    cause = str(exc) or type(exc).__name__
+    if path.is_dir():
+        fix = "it is a folder: move it away (a ledger is a file)"
+    elif "not a database" in cause or "malformed" in cause:
+        fix = ("it is corrupt or not a ledger: move it away (a new one is made on the next "
+               "`anomaly batch`) or restore it from a backup")
+    else:
+        fix = "check that the workspace folder exists and is writable, or pass another --workspace"
+    return LedgerError(f"{path}: cannot {doing} the run ledger ({cause}) — {fix}")
+
+
 class Ledger:
     """Writer of `runs.db` (one connection, autocommit off, one transaction per event)."""
 
     def __init__(self, workspace: Path) -> None:
         self.path = Path(workspace) / LEDGER_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a committed file row survives power loss
-        self.db.execute("PRAGMA busy_timeout=30000")
-        with self.db:
-            self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise ledger_error(self.path, exc, "open") from exc
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed file row survives power loss
+            self.db.execute("PRAGMA busy_timeout=30000")
+            migrate(self.db, self.path)
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise ledger_error(self.path, exc, "open") from exc
+        except LedgerError:
+            self.db.close()
+            raise
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One committed transaction; a failed write (disk full…) is the machine's fault."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as exc:
+            raise EnvironmentFault(f"{self.path}: cannot write the run ledger ({exc}) — free "
+                                   "space or fix the workspace's permissions, then run "
+                                   "again") from exc
 
     def close(self) -> None:
         """Close the connection."""
@@ -110,7 +175,7 @@ class Ledger:
                   outbox: str, engine: str) -> str:
         """Insert a 'running' run and return its id (sortable: start time + random suffix)."""
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:8]}"
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO runs (run_id, started_at, model, model_version, threshold_version,"
                 " inbox, outbox, engine, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
@@ -120,7 +185,7 @@ class Ledger:
 
     def interrupt_stale(self, inbox: str) -> list[str]:
         """Mark runs on `inbox` still 'running' as 'interrupted' (call while holding its lock)."""
-        with self.db:
+        with self._writing():
             stale = [r[0] for r in self.db.execute(
                 "SELECT run_id FROM runs WHERE status = 'running' AND inbox = ?", (inbox,))]
             self.db.executemany(
@@ -128,25 +193,28 @@ class Ledger:
                 [(now(TIMESPEC), run_id) for run_id in stale])
         return stale
 
-    def finish_run(self, run_id: str) -> str:
-        """Close a run: 'failed' when any file failed, else 'ok'. Returns the status."""
-        with self.db:
+    def finish_run(self, run_id: str, error: str | None = None) -> str:
+        """Close a run: 'failed' when any file failed or `error` (the run's own failure) is
+        given, else 'ok'. Returns the status."""
+        with self._writing():
             failed = self.db.execute("SELECT files_failed FROM runs WHERE run_id = ?",
                                      (run_id,)).fetchone()[0]
-            status = "failed" if failed else "ok"
-            self.db.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                            (status, now(TIMESPEC), run_id))
+            status = "failed" if failed or error else "ok"
+            self.db.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? "
+                            "WHERE run_id = ?", (status, now(TIMESPEC), error, run_id))
         return status
 
     # ---------------------------------------------------------------- files
-    def done(self, sha256: str, model: str, model_version: int, threshold_version: int
-             ) -> sqlite3.Row | None:
-        """The 'ok' row of an earlier run with the same content, model and threshold version."""
+    def done(self, sha256: str, model: str, model_version: int, threshold_version: int,
+             output_path: str) -> sqlite3.Row | None:
+        """The 'ok' row of an earlier run with the same content, model, threshold version and
+        output path, whose output still exists (a deleted output is made again)."""
         row: sqlite3.Row | None = self.db.execute(
             "SELECT * FROM files WHERE input_sha256 = ? AND model = ? AND model_version = ? AND "
-            "threshold_version = ? AND status = 'ok' ORDER BY id DESC LIMIT 1",
-            (sha256, model, model_version, threshold_version)).fetchone()
-        return row
+            "threshold_version = ? AND output_path = ? AND status = 'ok' ORDER BY id DESC "
+            "LIMIT 1", (sha256, model, model_version, threshold_version, output_path)
+        ).fetchone()
+        return row if row is not None and Path(output_path).is_file() else None
 
     def record_file(self, run_id: str, record: FileRecord) -> None:
         """Insert one file's row and update its run's totals, in one committed transaction."""
@@ -156,7 +224,7 @@ class Ledger:
         columns = ", ".join(["run_id", *values])
         marks = ", ".join("?" * (len(values) + 1))
         counter = {"ok": "files_ok", "failed": "files_failed", "skipped": "files_skipped"}
-        with self.db:
+        with self._writing():
             self.db.execute(f"INSERT INTO files ({columns}) VALUES ({marks})",
                             (run_id, *values.values()))
             self.db.execute(
@@ -172,17 +240,39 @@ def connect_readonly(workspace: Path) -> sqlite3.Connection | None:
     path = Path(workspace) / LEDGER_FILE
     if not path.exists():
         return None
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    if path.is_dir():
+        raise ledger_error(path, sqlite3.OperationalError("a folder"), "read")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        raise ledger_error(path, exc, "read") from exc
     db.row_factory = sqlite3.Row
     return db
+
+
+def _read(workspace: Path, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Rows of a query on the ledger; [] when there is none yet (or it is a new, empty file)."""
+    db = connect_readonly(workspace)
+    if db is None:
+        return []
+    path = Path(workspace) / LEDGER_FILE
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return []  # an empty file: no run has been recorded yet
+        if not {"runs", "files"} <= tables:
+            raise LedgerError(f"{path}: not a run ledger (tables: {', '.join(sorted(tables))}) "
+                              "— move it away or use another --workspace")
+        return [dict(r) for r in db.execute(query, params)]
+    except sqlite3.Error as exc:
+        raise ledger_error(path, exc, "read") from exc
+    finally:
+        db.close()
 
 
 def list_runs(workspace: Path, model: str | None = None, since: str | None = None,
               limit: int = 50) -> list[dict[str, Any]]:
     """Newest runs first, optionally for one model and since a time (see `parse_since`)."""
-    db = connect_readonly(workspace)
-    if db is None:
-        return []
     query, params = "SELECT * FROM runs WHERE 1 = 1", []
     if model:
         query += " AND model = ?"
@@ -191,22 +281,12 @@ def list_runs(workspace: Path, model: str | None = None, since: str | None = Non
         query += " AND started_at >= ?"
         params.append(parse_since(since))
     query += " ORDER BY started_at DESC LIMIT ?"
-    try:
-        return [dict(r) for r in db.execute(query, (*params, limit))]
-    finally:
-        db.close()
+    return _read(workspace, query, (*params, limit))
 
 
 def list_files(workspace: Path, run_id: str) -> list[dict[str, Any]]:
     """The file rows of one run, in the order they were done."""
-    db = connect_readonly(workspace)
-    if db is None:
-        return []
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM files WHERE run_id = ? ORDER BY id",
-                                            (run_id,))]
-    finally:
-        db.close()
+    return _read(workspace, "SELECT * FROM files WHERE run_id = ? ORDER BY id", (run_id,))
 
 
 def parse_since(text: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 import sqlite3
 from pathlib import Path
 
@@ -27,8 +29,16 @@ def fill_inbox(inbox: Path, n: int = 2, rows: int = 120, first_seed: int = 20) -
     for i in range(n):
         path = inbox / f"f{i}.csv"
         make_tabular(rows, seed=first_seed + i, anomalies=3).to_csv(path, index=False)
+        settled(path)
         paths.append(path)
     return paths
+
+
+def settled(path: Path) -> Path:
+    """Date `path` a minute back, past the batch settle age (it is complete, not being written)."""
+    past = time.time() - 60
+    os.utime(path, (past, past))
+    return path
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

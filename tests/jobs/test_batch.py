@@ -29,7 +29,7 @@ def ws(workspace: Path, tmp_path: Path) -> Path:
 
 def batch_args(ws: Path, *extra: str) -> list[str]:
     return ["batch", "toy", "--inbox", str(ws / "inbox"), "--outbox", str(ws / "outbox"),
-            "--workspace", str(ws), *extra]
+            "--settle", "0", "--workspace", str(ws), *extra]
 
 
 def test_rerun_skips_and_changed_file_is_scored_again(ws: Path, capsys: pytest.CaptureFixture[str]
@@ -122,7 +122,7 @@ def test_every_kind_runs_in_batch(kind: str, name: str, tmp_path: Path,
     (tmp_path / "inbox").mkdir()
     shutil.copy(fixtures / name, tmp_path / "inbox" / name)
     code, out, _ = cli(capsys, "batch", kind, "--inbox", str(tmp_path / "inbox"), "--outbox",
-                       str(tmp_path / "outbox"), "--workspace", str(ws))
+                       str(tmp_path / "outbox"), "--settle", "0", "--workspace", str(ws))
     assert code == 0 and "1 scored" in out
     scored = pd.read_csv(tmp_path / "outbox" / f"{Path(name).stem}.scored.csv")
     expected = pd.read_csv(fixtures / f"{kind}_expected.csv")

@@ -22,21 +22,22 @@ from tests.jobs.batchkit import cli
 
 RUNS = ["run_id", "started_at", "finished_at", "model", "model_version", "threshold_version",
         "inbox", "outbox", "engine", "status", "files_ok", "files_failed", "files_skipped",
-        "rows", "anomalies"]
+        "rows", "anomalies", "error"]
 FILES = ["id", "run_id", "input_path", "input_sha256", "model", "model_version",
          "threshold_version", "threshold", "status", "error", "rows", "anomalies", "anomaly_rate",
          "score_p50", "score_p90", "score_p99", "score_max", "started_at", "finished_at",
          "seconds", "output_path"]
 
 
-def record(status: str, name: str = "a.csv", rows: int = 10, anomalies: int = 2) -> FileRecord:
+def record(status: str, name: str = "a.csv", rows: int = 10, anomalies: int = 2,
+           out: str = "/out") -> FileRecord:
     return FileRecord(input_path=f"/in/{name}", input_sha256="ab" * 32, model="toy",
                       model_version=1, threshold_version=1, threshold=2.5, status=status,
                       started_at=now(TIMESPEC), finished_at=now(TIMESPEC), seconds=0.1, rows=rows,
                       anomalies=anomalies, anomaly_rate=anomalies / rows if rows else None,
                       score_p50=1.0,
                       score_p90=2.0, score_p99=3.0, score_max=4.0,
-                      output_path=f"/out/{name}.scored.csv" if status == "ok" else None)
+                      output_path=f"{out}/{name}.scored.csv" if status == "ok" else None)
 
 
 def test_schema_matches_the_contract_and_uses_wal(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_schema_matches_the_contract_and_uses_wal(tmp_path: Path) -> None:
 def test_each_file_is_committed_at_once_and_dead_runs_become_interrupted(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     run = ledger.start_run("toy", 1, 1, "/in", "/out", "local")
-    ledger.record_file(run, record("ok"))
+    ledger.record_file(run, record("ok", out=str(tmp_path)))
     ledger.record_file(run, record("failed", "b.csv", rows=0, anomalies=0))
     # a reader sees both rows while the run is still open (process could die now)
     reader = connect_readonly(tmp_path)
@@ -59,8 +60,12 @@ def test_each_file_is_committed_at_once_and_dead_runs_become_interrupted(tmp_pat
     row = reader.execute("SELECT * FROM runs").fetchone()
     assert (row["status"], row["files_ok"], row["files_failed"], row["rows"], row["anomalies"]) \
         == ("running", 1, 1, 10, 2)
-    assert ledger.done("ab" * 32, "toy", 1, 1) is not None
-    assert ledger.done("ab" * 32, "toy", 1, 2) is None
+    output = tmp_path / "a.csv.scored.csv"
+    assert ledger.done("ab" * 32, "toy", 1, 1, str(output)) is None  # output missing: make again
+    output.write_text("x\n")
+    assert ledger.done("ab" * 32, "toy", 1, 1, str(output)) is not None
+    assert ledger.done("ab" * 32, "toy", 1, 2, str(output)) is None
+    assert ledger.done("ab" * 32, "toy", 1, 1, "/other/a.csv.scored.csv") is None
     ledger.close()  # "killed": the run stays 'running'
 
     again = Ledger(tmp_path)
