@@ -101,8 +101,7 @@ class Bundle:
 def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.Module,
                 history: pd.DataFrame, validation_scores: np.ndarray) -> Path:
     """Write a new version of model `name` atomically; returns its folder."""
-    check_name(name)
-    home = models_dir / name
+    home = prepare_home(models_dir, name)
     home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=home))
     try:
@@ -132,6 +131,33 @@ def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.M
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def prepare_home(models_dir: Path, name: str) -> Path:
+    """The folder of model `name`, checked (not created): a valid name, no file in the way, and
+    writable — called before training, so those fail in seconds, not after the work.
+
+    Example:
+        >>> prepare_home(Path("/tmp/ws/models"), "../../x")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        anomaly.errors.BundleError: model name '../../x' is not allowed — ...
+    """
+    home = models_dir / check_name(name)
+    nearest = home
+    while not nearest.exists() and nearest.parent != nearest:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise BundleError(f"{nearest}: exists and is not a folder — move it away or choose "
+                          "another --name / --workspace")
+    try:  # a real write: permissions, read-only mounts and ACLs all show here
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=nearest)
+        os.close(fd)
+        Path(probe).unlink()
+    except OSError as exc:
+        raise BundleError(f"{nearest}: cannot write the model there ({exc.strerror}) — make the "
+                          "workspace writable or pass another --workspace") from exc
+    return home
 
 
 def versions(home: Path) -> list[int]:

@@ -40,7 +40,7 @@ class LedgerError(AnomalyError):
     """The run ledger (runs.db) cannot be opened, read or written."""
 
 
-class EnvironmentFault(Exception):
+class MachineError(Exception):
     """The machine failed, not the input: a full disk, an unwritable or vanished folder.
 
     Not an `AnomalyError`: the input is fine and stays where it is (a batch run stops instead

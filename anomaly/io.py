@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from anomaly.errors import EnvironmentFault, InputError
+from anomaly.errors import InputError, MachineError
 from anomaly.text import excerpt
 
 log = logging.getLogger("anomaly")
@@ -313,15 +313,16 @@ def _first_line(exc: BaseException) -> str:
 
 
 
-def write_fault(target: Path, exc: OSError) -> EnvironmentFault:
-    """The `EnvironmentFault` for a failed write of `target` (disk full, permissions…).
+def write_fault(target: Path, exc: OSError) -> MachineError:
+    """The `MachineError` for a failed write of `target` (disk full, permissions…).
 
     Example:
         >>> print(write_fault(Path("out/x.csv"), OSError(28, "No space left on device")))
-        out: cannot write x.csv (No space left on device) — free space or fix the folder's permissions, then run again
+        ... # doctest: +ELLIPSIS
+        out: cannot write x.csv (No space left on device) — free space or fix the folder's ...
     """
     cause = exc.strerror or str(exc) or type(exc).__name__
-    return EnvironmentFault(f"{target.parent}: cannot write {target.name} ({cause}) — free space "
+    return MachineError(f"{target.parent}: cannot write {target.name} ({cause}) — free space "
                             "or fix the folder's permissions, then run again")
 
 
@@ -348,7 +349,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
     The temporary name ``.<target name>.<random>.<host>-<pid>.tmp`` says which process owns it,
     so a cleanup removes only temps of processes that are gone. A failure to create, write or
-    rename it is an `EnvironmentFault` (the machine's fault, not the input's).
+    rename it is an `MachineError` (the machine's fault, not the input's).
     """
     with writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)

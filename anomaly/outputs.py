@@ -13,7 +13,6 @@ One rule for every command that writes scored outputs (`anomaly score`, `anomaly
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,10 +36,10 @@ def check_targets(targets: Iterable[Path], inputs: Iterable[Path]) -> None:
     """Refuse targets that would destroy something; see the module docstring.
 
     Example:
-        >>> check_targets([Path("/dev/null")], [])
+        >>> check_targets([Path("/dev/null")], [])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        anomaly.errors.OutputError: -o /dev/null: exists and is a character device, not a regular file — write to a file path (or -o - for standard output)
+        anomaly.errors.OutputError: -o /dev/null: exists and is a character device, not a ...
     """
     sources = [p for p in inputs if not is_stdout(p)]
     for target in targets:
@@ -59,11 +58,11 @@ def check_target(target: Path, inputs: Iterable[Path] = ()) -> None:
         raise OutputError(f"-o {target}: cannot be checked ({exc.strerror}) — choose another "
                           "output path") from exc
     if not stat.S_ISREG(info.st_mode):
-        raise OutputError(f"-o {target}: exists and is {file_kind(info.st_mode)}, not a regular file "
-                          "— write to a file path (or -o - for standard output)")
+        raise OutputError(f"-o {target}: exists and is {file_kind(info.st_mode)}, not a regular "
+                          "file — write to a file path (or -o - for standard output)")
     for source in inputs:
         try:
-            same = os.path.samefile(source, target)
+            same = Path(source).samefile(target)
         except OSError:
             continue
         if same:

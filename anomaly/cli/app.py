@@ -15,7 +15,7 @@ import click
 import typer
 
 from anomaly import __version__
-from anomaly.errors import AnomalyError, EnvironmentFault, InputError
+from anomaly.errors import AnomalyError, InputError, MachineError
 from anomaly.text import printable
 
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     except AnomalyError as exc:
         note(f"error: {exc}")
         sys.exit(2)
-    except EnvironmentFault as exc:
+    except MachineError as exc:
         note(f"error: {exc}")
         sys.exit(1)
     except EXITS as exc:

@@ -41,7 +41,8 @@ def batch(
 
     Outputs appear atomically; unscorable files go to quarantine with an .error.txt (exit 3);
     a fault of the machine (outbox full or unwritable) stops the run and leaves the files in
-    the inbox (exit 1); every file of every run is recorded in <workspace>/runs.db (see `anomaly runs`).
+    the inbox (exit 1); every file of every run is recorded in <workspace>/runs.db (see
+    `anomaly runs`).
     """
     from anomaly.clock import parse_duration
     from anomaly.errors import LockedError

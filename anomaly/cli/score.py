@@ -61,7 +61,7 @@ def _table(frame: Any) -> str:
     shown = frame.drop(columns=["is_anomaly"]).copy()
     shown["anomaly_score"] = shown["anomaly_score"].map("{:.3g}".format)
     shown["score_percentile"] = shown["score_percentile"].map("{:.3f}".format)
-    for column in shown.columns[shown.dtypes == object]:
+    for column in shown.columns[shown.dtypes.map(lambda t: t.kind == "O")]:
         shown[column] = shown[column].map(lambda v: excerpt(v, CELL_CHARS))
     shown.columns = [excerpt(c, CELL_CHARS) for c in shown.columns]
     return str(shown.to_string(index=False))

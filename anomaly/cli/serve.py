@@ -10,10 +10,46 @@ from typing import Annotated, Any
 import typer
 
 from anomaly.cli.app import app, echo, models_dir
-from anomaly.cli.options import Workspace
+from anomaly.cli.options import NewWorkspace, Workspace
 from anomaly.errors import InputError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ALLOWED_HOSTS_ENV = "ANOMALY_ALLOWED_HOSTS"  # read by dashboards/serve.py
+
+
+def allowed_hosts(address: str) -> str:
+    """Host names the server answers to (its `Host` header check against DNS rebinding):
+    the loopback names for a loopback address, the address itself otherwise; '*' (any) when it
+    listens on every interface, where the names it is reached by cannot be known."""
+    if address in ("0.0.0.0", "::"):
+        return "*"
+    return ",".join(LOOPBACK if address in LOOPBACK else (address,))
+
+
+def check_port_free(address: str, port: int) -> None:
+    """`InputError` (exit 2) when another program already listens on the port."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise InputError(f"--port {port}: cannot listen on {address}:{port} "
+                             f"({exc.strerror}) — another program uses it; pass another --port"
+                             ) from exc
+
+
+def die_with_parent() -> None:
+    """In the Streamlit child (Linux): the kernel sends it SIGTERM when `anomaly dashboard`
+    dies, even by `kill -9`, so no server is left listening without its owner."""
+    import ctypes
+    import signal
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @app.command(epilog="Example: anomaly dashboard --workspace . --port 8501")
@@ -39,9 +75,10 @@ def dashboard(
     if address not in LOOPBACK:
         typer.echo(f"warning: listening on {address}: anyone who can reach this machine can see "
                    "the workspace's data and change thresholds — there is no login", err=True)
+    check_port_free(address, port)
     host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
     echo(f"dashboard for workspace {ws}: http://{host}:{port}  (Ctrl-C stops it)")
-    env = {**os.environ, "ANOMALY_WORKSPACE": str(ws),
+    env = {**os.environ, "ANOMALY_WORKSPACE": str(ws), ALLOWED_HOSTS_ENV: allowed_hosts(address),
            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     command = [sys.executable, str(app_file.with_name("serve.py")), "run", str(app_file),
@@ -52,7 +89,8 @@ def dashboard(
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
     import signal
 
-    child = subprocess.Popen(command, cwd=ws, env=env, stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(command, cwd=ws, env=env, stdin=subprocess.DEVNULL,
+                             preexec_fn=die_with_parent)
 
     def stop(signum: int, frame: Any) -> None:  # SIGTERM to us stops the server too
         child.terminate()
@@ -71,7 +109,7 @@ def dashboard(
 
 # ---------------------------------------------------------------------------- demo
 @app.command(epilog="Example: anomaly demo --workspace /tmp/anomaly-demo")
-def demo(workspace: Workspace = Path(),
+def demo(workspace: NewWorkspace = Path(),
          data_dir: Annotated[Path, typer.Option(help="Folder of the sample data.")] = Path("data"),
          epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 60) -> None:
     """Train on the bundled transactions sample, score its labelled test file, show the flags."""

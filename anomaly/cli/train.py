@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from anomaly.cli.app import app, echo, log, models_dir
-from anomaly.cli.options import OptFloat, OptInt, OptStr, Workspace
+from anomaly.cli.options import NewWorkspace, OptFloat, OptInt, OptStr
 from anomaly.errors import InputError
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def train(
     stride: Annotated[OptInt, typer.Option(help="timeseries: step between training windows "
                                                 "[1].")] = None,
     model: Annotated[OptStr, typer.Option(help="timeseries: conv|lstm|dense [conv].")] = None,
-    workspace: Workspace = Path(),
+    workspace: NewWorkspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
     from anomaly.config import LogConfig, load_settings, override

@@ -261,10 +261,10 @@ def check_threshold(value: float | None, flag: str = "--threshold") -> float | N
     """`value` itself; `InputError` when it is given and not a finite number.
 
     Example:
-        >>> check_threshold(float("nan"))
+        >>> check_threshold(float("nan"))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        anomaly.errors.InputError: --threshold nan: give a finite number (nan or inf would flag nothing or everything)
+        anomaly.errors.InputError: --threshold nan: give a finite number (nan or inf would ...
     """
     from anomaly.errors import InputError
 

@@ -40,11 +40,11 @@ import pyarrow as pa
 
 from anomaly.bundle import sha256_file
 from anomaly.clock import now
-from anomaly.errors import AnomalyError, EnvironmentFault, InputError, LockedError, OutputError
+from anomaly.errors import AnomalyError, InputError, LockedError, MachineError, OutputError
 from anomaly.io import TEMP_SUFFIX, write_text
-from anomaly.outputs import check_target
 from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
 from anomaly.jobs.score import ScoreSummary, score_file
+from anomaly.outputs import check_target
 
 log = logging.getLogger("anomaly")
 
@@ -201,13 +201,13 @@ def check_outbox(options: BatchOptions) -> None:
     outbox = options.outbox
     if outbox.exists() and not outbox.is_dir():
         raise OutputError(f"--outbox {outbox}: exists and is not a folder — pass a folder")
-    if outbox.exists() and os.path.samefile(outbox, options.inbox):
+    if outbox.exists() and outbox.samefile(options.inbox):
         raise OutputError(f"--outbox {outbox}: is the inbox — scored files would be read as new "
                           "inputs; pass another folder")
     try:
         outbox.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EnvironmentFault(f"--outbox {outbox}: cannot be created ({exc.strerror}) — create "
+        raise MachineError(f"--outbox {outbox}: cannot be created ({exc.strerror}) — create "
                                "it or fix the path and permissions") from exc
 
 
@@ -254,11 +254,11 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
                 break
             output = output_for(path, options, stems[path.stem] > 1)
             _one_file(path, output, detector, ledger, options, engine, result, key, echo)
-    except (EnvironmentFault, OutputError) as exc:
+    except (MachineError, OutputError) as exc:
         error = str(exc)
         raise
     finally:
-        with contextlib.suppress(EnvironmentFault):  # a broken ledger: the error says so
+        with contextlib.suppress(MachineError):  # a broken ledger: the error says so
             status = ledger.finish_run(result.run_id, error)
             echo(f"run {result.run_id} {status}: {result.ok} scored, {result.skipped} already "
                  f"done, {result.failed} quarantined; {result.rows:,} rows, "
@@ -299,8 +299,8 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
     before = path.stat()
     try:
         summary = engine.score(detector, path, output, None, options.on_bad_rows)
-    except EnvironmentFault as exc:
-        raise EnvironmentFault(f"{exc} ({path.name} and the files after it were left in "
+    except MachineError as exc:
+        raise MachineError(f"{exc} ({path.name} and the files after it were left in "
                                f"{options.inbox})") from exc
     except FILE_ERRORS as exc:
         return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
@@ -334,7 +334,7 @@ def _failed(path: Path, exc: BaseException, ledger: Ledger, options: BatchOption
             echo: Callable[[str], None]) -> None:
     message = str(exc) if isinstance(exc, AnomalyError) else f"{type(exc).__name__}: {exc}"
     moved: Path | None = None
-    with contextlib.suppress(OSError, EnvironmentFault):
+    with contextlib.suppress(OSError, MachineError):
         moved = quarantine(path, message, options.quarantine_dir)
     ledger.record_file(result.run_id, FileRecord(
         **record, input_sha256=digest, status="failed", finished_at=now(TIMESPEC),

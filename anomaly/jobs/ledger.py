@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.clock import now, parse_duration
-from anomaly.errors import EnvironmentFault, InputError, LedgerError
+from anomaly.errors import InputError, LedgerError, MachineError
 
 LEDGER_FILE = "runs.db"
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
@@ -156,7 +156,7 @@ class Ledger:
             with self.db:
                 yield
         except sqlite3.OperationalError as exc:
-            raise EnvironmentFault(f"{self.path}: cannot write the run ledger ({exc}) — free "
+            raise MachineError(f"{self.path}: cannot write the run ledger ({exc}) — free "
                                    "space or fix the workspace's permissions, then run "
                                    "again") from exc
 

@@ -48,7 +48,7 @@ class TableWriter:
     """Appends DataFrames to one CSV or Parquet file (schema fixed by the first chunk).
 
     CSV text cells are made formula-safe (`anomaly.outputs.csv_safe`); `target` names the final
-    output in messages: a failed write is an `EnvironmentFault` naming it.
+    output in messages: a failed write is an `MachineError` naming it.
     """
 
     def __init__(self, path: Path, parquet: bool, source: str = "",

@@ -52,14 +52,16 @@ def train_model(paths: list[Path], settings: Settings, models_dir: Path,
 
     Returns None on a DDP worker (rank 0 writes the bundle).
     """
+    from anomaly.bundle import prepare_home
     from anomaly.core.detector import Detector
 
+    model_name = name or default_name(paths[0])
+    prepare_home(models_dir, model_name)  # before the work: a bad name or folder fails now
     detector = Detector.from_settings(settings)
     source = ", ".join(map(str, paths))
     frame = detector.read(paths, source)
     detector.fit(frame, source=source)
     if not detector.is_global_zero_:
         return None
-    model_name = name or default_name(paths[0])
     bundle = detector.save(models_dir, model_name, fingerprint(paths, frame))
     return Trained(model_name, detector, bundle)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import sqlite3
+import time
 from pathlib import Path
 
 import pandas as pd

@@ -63,6 +63,21 @@ class NumericColumn:
     missing_flag: bool
 
 
+def robust_moments(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of finite `values` without overflow: computed on the values
+    divided by their largest magnitude, so a column of values near 1e300 is not 'constant'.
+
+    Example:
+        >>> [f"{v:.3g}" for v in robust_moments(np.array([1e300, 3e300]))]
+        ['2e+300', '1e+300']
+    """
+    top = float(np.abs(values).max()) if len(values) else 0.0
+    if top == 0.0 or not np.isfinite(top):
+        return float(values.mean()) if len(values) else 0.0, 0.0
+    unit = values / top
+    return float(unit.mean() * top), float(unit.std() * top)
+
+
 @dataclass
 class CategoricalColumn:
     name: str
@@ -149,7 +164,7 @@ class TabularFeatures:
         if len(finite) == 0:
             self.dropped[name] = "has no values"
             return
-        center, scale = float(finite.mean()), float(finite.std())
+        center, scale = robust_moments(finite)
         if scale == 0.0 or not np.isfinite(scale):
             if len(finite) == len(values):
                 self.dropped[name] = f"is constant ({center:g}) in the training data"
