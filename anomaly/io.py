@@ -193,13 +193,15 @@ CSV_BLOCK_BYTES = 1 << 23  # ~8 MB of CSV text per chunk: bounded memory (bench/
 
 
 def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[str] = (),
-               block_size: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
+               block_size: int = CSV_BLOCK_BYTES, text: Sequence[str] = ()
+               ) -> Iterator[pd.DataFrame]:
     """Yield a CSV or Parquet file as DataFrames of about `chunk_rows` rows (bounded memory).
 
     CSV files are read in blocks of about `block_size` bytes; columns named in `numeric` are
     parsed as float64 directly and the other columns keep the types of the first block. A block
     holding text in such a column is parsed again with its types inferred, and the feature code
-    reports the bad value by row and column (or skips it with --on-bad-rows skip).
+    reports the bad value by row and column (or skips it with --on-bad-rows skip). Columns
+    named in `text` (ids) are kept as written: ``NA`` or an empty cell stays text, not missing.
 
     Example:
         >>> sum(len(c) for c in iter_table("data/transactions_test.csv"))  # doctest: +SKIP
@@ -210,14 +212,15 @@ def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[st
     if is_parquet(path):
         yield from _iter_parquet(path, chunk_rows)
     else:
-        yield from iter_csv(path, str(path), numeric, block_size)
+        yield from iter_csv(path, str(path), numeric, block_size, text)
 
 
 CsvSource = Path | bytes
 
 
 def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
-             block_size: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
+             block_size: int = CSV_BLOCK_BYTES, text: Sequence[str] = ()
+             ) -> Iterator[pd.DataFrame]:
     """Yield CSV text (a file, or bytes holding a header and rows) in blocks; see `iter_table`.
 
     The text is cut into blocks of about `block_size` bytes at line ends (as pyarrow's own
@@ -231,7 +234,8 @@ def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
         types: dict[str, pa.DataType] = {c: pa.float64() for c in numeric}
         done = 0
         for body in _blocks(handle, block_size):
-            table = _parse_block(header + body, types, label, done)
+            table = _keep_text(_parse_block(header + body, types, label, done),
+                               header + body, text)
             frame = table.to_pandas()
             if done == 0:
                 _check_shape(frame, Path(label))
@@ -265,6 +269,23 @@ def _parse_block(data: bytes, types: dict[str, pa.DataType], label: str, done: i
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
                          "format") from exc
+
+
+def _keep_text(table: pa.Table, data: bytes, text: Sequence[str]) -> pa.Table:
+    """`table` with the `text` columns as written in `data` where the reader made them null
+    (``NA``, ``null``, empty): ids are text and round-trip exactly. Costs nothing unless such
+    a text column holds a null token; a column read as numbers keeps its type, so the types
+    of later blocks still match."""
+    redo = [c for c in text if c in table.column_names and table[c].null_count
+            and (pa.types.is_string(table[c].type) or pa.types.is_null(table[c].type))]
+    if not redo:
+        return table
+    convert = pacsv.ConvertOptions(include_columns=redo, column_types=dict.fromkeys(
+        redo, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False)
+    exact = pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
+    for name in redo:
+        table = table.set_column(table.column_names.index(name), name, exact[name])
+    return table
 
 
 def _read_csv_bytes(data: bytes, types: dict[str, pa.DataType]) -> pa.Table:

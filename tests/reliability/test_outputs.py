@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 
 from anomaly.outputs import csv_safe
-
 from tests.reliability.kit import data_file, one_error, private_ws, score
 
 FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "@SUM(A1:A2)", "-2+3",

@@ -17,6 +17,7 @@ import pandas as pd
 
 from anomaly.config import DataConfig
 from anomaly.errors import InputError, SchemaError
+from anomaly.text import quoted
 
 log = logging.getLogger("anomaly")
 
@@ -147,7 +148,8 @@ class TabularFeatures:
             return "numeric"
         present = series.dropna()
         if len(present) == 0:
-            return "categorical"
+            self.dropped[name] = "has no values (every row is missing)"
+            return "ignore"
         parsed = pd.to_numeric(present, errors="coerce")
         if parsed.notna().mean() >= NUMERIC_SHARE:
             return "numeric"
@@ -229,6 +231,18 @@ class TabularFeatures:
             log.warning("%s: ignoring column(s) the model does not use: %s", source,
                         _list(extra))
 
+    def _note_empty(self, missing: np.ndarray, source: str) -> None:
+        """Warn (once per file and columns) when feature columns hold no value at all: every
+        row is then scored on the training median, which the user should know."""
+        empty = tuple(num.name for num, gone in zip(self.numeric,
+                                                      np.asarray(missing.all(axis=1)).tolist(),
+                                                      strict=True) if gone)
+        if empty and (source, ("empty", *empty)) not in self._noted:
+            self._noted.add((source, ("empty", *empty)))
+            log.warning("%s: feature column(s) %s have no values — filled with the training "
+                        "median, so they add nothing to the scores; fill them in if you can",
+                        source, _list(empty))
+
     def transform(self, frame: pd.DataFrame, source: str = "input",
                   on_bad_rows: str = "fail", row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Map rows to network inputs.
@@ -250,6 +264,7 @@ class TabularFeatures:
             missing = np.isnan(values)
             column = np.array([[c.fill, c.center, c.scale] for c in self.numeric]).T[:, :, None]
             if missing.any():
+                self._note_empty(missing, source)
                 np.copyto(values, np.broadcast_to(column[0], values.shape), where=missing)
             values -= column[1]
             values *= 1.0 / column[2]
@@ -289,7 +304,7 @@ class TabularFeatures:
                 if on_bad_rows != "skip" or keep is None:
                     raise InputError(
                         f"{source}: column {name!r} row {fmt_row(row + row_offset)}: "
-                        f"{series.iloc[first]!r} is not a number ({int(bad.sum()):,} such "
+                        f"{quoted(series.iloc[first])} is not a number ({int(bad.sum()):,} such "
                         "row(s)) — fix the value or pass --on-bad-rows skip")
                 keep &= ~bad
                 log.warning("%s: skipped %d row(s) with non-numeric %r", source, bad.sum(), name)

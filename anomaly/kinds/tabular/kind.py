@@ -57,7 +57,8 @@ class TabularKind(RowKind):
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
-        return iter_table(path, chunk_rows, self.csv_numeric(model), block_bytes)
+        return iter_table(path, chunk_rows, self.csv_numeric(model), block_bytes,
+                          model.settings.data.id_col)
 
     def csv_numeric(self, model: Model) -> list[str]:
         """Numeric feature columns: parsed as float64 straight from CSV."""
