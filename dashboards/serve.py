@@ -29,27 +29,46 @@ def host_name(header: str) -> str:
     return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
-def guard_hosts(allowed: str) -> None:
-    """Answer 403 to requests whose `Host` is not one of `allowed` (comma-separated; '*' = any).
+class HostGuard:
+    """ASGI middleware: 403 to requests (and refused websockets) whose `Host` is not allowed.
 
-    A page on another site that re-points its own name at 127.0.0.1 (DNS rebinding) reaches the
-    server with that name in `Host`; refusing it keeps the dashboard's data on this machine.
-    Checked in Tornado's routing, so every handler (pages, API, websocket) is covered.
+    A page on another site that re-points its own name at 127.0.0.1 (DNS rebinding) reaches
+    the server with that name in `Host`; refusing it keeps the dashboard's data on this machine.
     """
-    import tornado.web
 
-    names = {n.strip().lower() for n in allowed.split(",") if n.strip()}
+    def __init__(self, app: Any, names: frozenset[str]) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = dict(scope.get("headers") or [])
+            host = headers.get(b"host", b"").decode("latin-1")
+            if host_name(host).lower() not in self.names:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain")]})
+                await send({"type": "http.response.body",
+                            "body": b"host not allowed (anomaly dashboard)"})
+                return
+        await self.app(scope, receive, send)
+
+
+def guard_hosts(allowed: str) -> None:
+    """Put `HostGuard` first in Streamlit's middleware (comma-separated names; '*' = any)."""
+    names = frozenset(n.strip().lower() for n in allowed.split(",") if n.strip())
     if not names or "*" in names:
         return
-    find = tornado.web.Application.find_handler
+    from starlette.middleware import Middleware
+    from streamlit.web.server.starlette import starlette_app
 
-    def find_handler(self: tornado.web.Application, request: Any, **kwargs: Any) -> Any:
-        if host_name(request.host or "").lower() not in names:
-            return self.get_handler_delegate(request, tornado.web.ErrorHandler,
-                                             {"status_code": 403})
-        return find(self, request, **kwargs)
+    original = starlette_app.create_streamlit_middleware
 
-    tornado.web.Application.find_handler = find_handler  # type: ignore[method-assign]
+    def middleware() -> list[Middleware]:
+        return [Middleware(HostGuard, names=names), *original()]
+
+    starlette_app.create_streamlit_middleware = middleware
 
 
 if __name__ == "__main__":
