@@ -276,7 +276,8 @@ def _keep_text(table: pa.Table, data: bytes, text: Sequence[str]) -> pa.Table:
     (``NA``, ``null``, empty): ids are text and round-trip exactly. Costs nothing unless such
     a text column holds a null token; a column read as numbers keeps its type, so the types
     of later blocks still match."""
-    redo = [c for c in text if c in table.column_names and table[c].null_count
+    names = table.column_names  # a duplicated name is reported by `_check_shape`
+    redo = [c for c in text if names.count(c) == 1 and table[c].null_count
             and (pa.types.is_string(table[c].type) or pa.types.is_null(table[c].type))]
     if not redo:
         return table
