@@ -117,6 +117,7 @@ def runs(
 ) -> None:
     """Show the run ledger (<workspace>/runs.db): batch runs, newest first, or one run's files."""
     from anomaly.jobs.ledger import list_files, list_runs
+    from anomaly.text import excerpt
 
     if run:
         files = list_files(workspace, run)
@@ -129,7 +130,8 @@ def runs(
         echo(f"{'status':<8} {'rows':>9} {'flagged':>8} {'rate':>7} {'p50':>8} {'p99':>8} "
               f"{'max':>8} {'secs':>6}  input / error")
         for f in files:
-            detail = f["input_path"] + (f"  — {f['error']}" if f["error"] else "")
+            detail = excerpt(f["input_path"] + (f"  — {f['error']}" if f["error"] else ""),
+                             DETAIL_CHARS)
             echo(f"{f['status']:<8} {_num(f['rows'], ',')} {_num(f['anomalies'], ',', 8)} "
                   f"{_num(f['anomaly_rate'], '.2%', 7)} {_num(f['score_p50'], '.3g', 8)} "
                   f"{_num(f['score_p99'], '.3g', 8)} {_num(f['score_max'], '.3g', 8)} "
@@ -151,6 +153,9 @@ def runs(
         echo(f"{r['run_id']:<26} {r['started_at'][:19]:<20} {r['status']:<11} {label:<18} "
               f"{r['files_ok']:>4} {r['files_failed']:>4} {r['files_skipped']:>4} "
               f"{r['rows']:>10,} {r['anomalies']:>8,} {_num(rate, '.2%', 7)}")
+
+
+DETAIL_CHARS = 300  # `anomaly runs --run`: the full text is in runs.db and `--json`
 
 
 def _num(value: Any, spec: str, width: int = 9) -> str:

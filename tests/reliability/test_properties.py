@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -27,7 +28,9 @@ WORDS = st.one_of(st.sampled_from(["", "NA", "n/a", "null", "red", "=1+1", "\x1b
                                    " 1.5 ", "1e5", "TRUE"]),
                   st.text(st.characters(blacklist_categories=("Cs",)), max_size=12))
 CELLS = st.one_of(NUMBERS.map(str), WORDS)
-PROPERTY = settings(max_examples=40, deadline=None,
+# more examples for a longer hunt: ANOMALY_PROPERTY_EXAMPLES=500 pytest tests/reliability
+PROPERTY = settings(max_examples=int(os.environ.get("ANOMALY_PROPERTY_EXAMPLES", "40")),
+                    deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 
