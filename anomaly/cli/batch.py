@@ -33,8 +33,8 @@ def batch(
     output_format: Annotated[str, typer.Option("--format", help="csv | parquet.")] = "csv",
     on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [the model's].")] = None,
     settle: Annotated[OptFloat, typer.Option(
-        help="Leave files modified in the last SECONDS for the next run (still being written)"
-             " [2].")] = None,
+        help="A file must be unchanged for SECONDS to be scored; one still changing is left "
+             "for the next run [2].")] = None,
     workspace: Workspace = Path(),
 ) -> None:
     """Score each new file of an inbox once (per content, model and threshold version).

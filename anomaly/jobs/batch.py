@@ -5,8 +5,8 @@ Rules (README "Batch scoring"):
   path) while that output exists; later runs skip it (a 'skipped' ledger row), a changed file,
   a new model/threshold version, another outbox or a deleted output is scored again;
 - only regular files are read: symlinks, FIFOs and devices in the inbox are skipped (counted and
-  noted), and so is a file younger than the settle age (`--settle`: still being written), which
-  is left for the next run;
+  noted); a file must be unchanged for the settle age (`--settle`, 2 s): the run waits for
+  young files once, and one still changing (being written) is left for the next run;
 - the output is written under a temporary name and renamed when complete; the ledger row is
   committed right after the rename, so a crash between the two re-scores the file next time and
   the rename replaces the output with the same content: the ledger shows it 'ok' once;
@@ -138,7 +138,7 @@ class Inbox:
 
     files: list[Path]
     not_regular: list[Path] = field(default_factory=list)
-    settling: list[Path] = field(default_factory=list)
+    settling: dict[Path, tuple[int, int]] = field(default_factory=dict)  # (size, mtime ns)
 
 
 def discover(inbox: Path, patterns: tuple[str, ...], settle: float = SETTLE_SECONDS) -> Inbox:
@@ -159,10 +159,30 @@ def discover(inbox: Path, patterns: tuple[str, ...], settle: float = SETTLE_SECO
         if not stat.S_ISREG(info.st_mode):
             result.not_regular.append(path)
         elif info.st_mtime > recent:
-            result.settling.append(path)
+            result.settling[path] = (info.st_size, info.st_mtime_ns)
         else:
             result.files.append(path)
     return result
+
+
+def settle_files(found: Inbox, settle: float) -> Inbox:
+    """Wait (once, at most `settle` seconds) until the young files are `settle` seconds old;
+    those unchanged meanwhile are scored, those still changing are left for the next run."""
+    if not found.settling:
+        return found
+    newest = max(mtime for _, mtime in found.settling.values()) / 1e9
+    time.sleep(min(settle, max(0.0, newest + settle - time.time())))
+    still: dict[Path, tuple[int, int]] = {}
+    for path, seen in found.settling.items():
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if (info.st_size, info.st_mtime_ns) == seen and stat.S_ISREG(info.st_mode):
+            found.files.append(path)
+        else:
+            still[path] = (info.st_size, info.st_mtime_ns)
+    return Inbox(sorted(found.files), found.not_regular, still)
 
 
 def output_for(path: Path, options: BatchOptions, stem_shared: bool = False) -> Path:
@@ -237,8 +257,8 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
         echo(f"run {run_id} was interrupted (its process died); marked 'interrupted'")
     check_outbox(options)
     clean_stale_temps(options.outbox)
-    found = discover(options.inbox, options.patterns or detector.kind_.file_patterns,
-                     options.settle)
+    found = settle_files(discover(options.inbox, options.patterns or
+                                  detector.kind_.file_patterns, options.settle), options.settle)
     _note_left(found, options.settle)
     files = found.files
     result = BatchResult(ledger.start_run(model, model_version, threshold_version, inbox, outbox,
@@ -273,9 +293,9 @@ def _note_left(found: Inbox, settle: float) -> None:
                     len(found.not_regular), "y" if len(found.not_regular) == 1 else "ies",
                     ", ".join(p.name for p in found.not_regular[:5]))
     if found.settling:
-        log.warning("%d file(s) modified in the last %gs left for the next run (may still be "
-                    "being written): %s", len(found.settling), settle,
-                    ", ".join(p.name for p in found.settling[:5]))
+        log.warning("%d file(s) still changing in the last %gs left for the next run (being "
+                    "written): %s", len(found.settling), settle,
+                    ", ".join(p.name for p in list(found.settling)[:5]))
 
 
 def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: BatchOptions,

@@ -8,6 +8,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -119,14 +120,31 @@ def test_error_texts_quote_a_short_excerpt_of_a_bad_row(ws: Path) -> None:
 def test_a_file_still_being_written_is_left_for_the_next_run(ws: Path) -> None:
     inbox = ws / "inbox"
     inbox.mkdir()
-    fresh = inbox / "fresh.csv"
-    make_tabular(50, seed=3).to_csv(fresh, index=False)  # modified just now
-    result = run_main(*batch(ws))
-    assert result.returncode == 0 and "0 scored" in result.stdout
-    assert "left for the next run" in result.stderr
-    assert fresh.exists() and not (inbox / "quarantine").exists()
-    settled(fresh)
-    assert "1 scored" in run_main(*batch(ws)).stdout
+    growing, done = inbox / "growing.csv", inbox / "done.csv"
+    lines = make_tabular(60, seed=3).to_csv(index=False).splitlines(keepends=True)
+    done.write_text("".join(lines))  # written just now, complete: the run waits and scores it
+    growing.write_text("".join(lines[:2]))
+    stop = threading.Event()
+
+    def writer() -> None:  # a slow writer: a line every 0.1 s
+        for line in lines[2:]:
+            if stop.wait(0.1):
+                return
+            with growing.open("a") as handle:
+                handle.write(line)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        result = run_main(*batch(ws, "inbox", "outbox", "--settle", "1"))
+    finally:
+        stop.set()
+        thread.join()
+    assert result.returncode == 0 and "1 scored" in result.stdout, result.stderr
+    assert "growing.csv" in result.stderr and "left for the next run" in result.stderr
+    assert growing.exists() and not (inbox / "quarantine").exists()
+    assert (ws / "outbox" / "done.scored.csv").exists()
+    assert not (ws / "outbox" / "growing.scored.csv").exists()
 
 
 def test_a_deleted_output_is_made_again_and_another_outbox_gets_its_own(ws: Path) -> None:
