@@ -6,7 +6,9 @@ error; 2 bad input or usage; 3 a batch run in which files failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,6 +128,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:  # `anomaly score … -o - | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, as tools killed by SIGPIPE report it
     except OSError as exc:
         note(f"error: {exc.filename or ''}: {exc.strerror or exc} — check the path and "
              "permissions")

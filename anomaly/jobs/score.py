@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.errors import InputError
-from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, writing
+from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, write_fault, writing
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
 
 if TYPE_CHECKING:
@@ -104,13 +104,17 @@ class StdoutWriter(TableWriter):
                         pacsv.WriteOptions(include_header=self._header))
         self._header = False
         data = sink.getvalue().to_pybytes()
-        with writing(self.target):
-            buffer = getattr(sys.stdout, "buffer", None)
+        buffer = getattr(sys.stdout, "buffer", None)
+        try:
             if buffer is not None:
                 buffer.write(data)
                 buffer.flush()
             else:  # a text stream (tests capturing output)
                 sys.stdout.write(data.decode("utf-8"))
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): the CLI stops quietly, like other tools
+        except OSError as exc:
+            raise write_fault(self.target, exc) from exc
 
     def close(self) -> None:
         return None

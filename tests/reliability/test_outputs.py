@@ -99,3 +99,4 @@ def test_csv_safe_touches_only_formula_like_text() -> None:
     safe = csv_safe(table).to_pydict()
     assert safe == {"'=name": ["'\rCR", "ok", None, "'-x"], "n": [-1.0, 2.0, 3.0, 4.0],
                     "k": ["'@a", "b", "b", "b"]}
+
