@@ -214,7 +214,7 @@ def test_cli_scores_groups_and_refuses_short_files(cli_model: Path) -> None:
 @pytest.mark.slow
 def test_cli_explains_a_timestamp(cli_model: Path) -> None:
     result = run_cli("explain", "pump", str(cli_model / "pump.csv"), "--item", "120",
-                     "--workspace", str(cli_model), env=ONE_THREAD)
+                     "--group", "m2", "--workspace", str(cli_model), env=ONE_THREAD)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("timestamp 120: anomaly_score ")
     assert "features by share of the error:" in result.stdout
