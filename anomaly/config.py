@@ -91,6 +91,8 @@ class TrainingConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     progress_bar: bool = True
+    logger: str = "none"  # none | csv | tensorboard | mlflow (anomaly.training.loggers)
+    logger_dir: str = ""  # where the logger writes ["training-logs"]
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,8 @@ def validate(settings: Settings) -> None:
          f"{', '.join(ACTIVATIONS)}"),
         (m.norm in NORMS, f"norm {m.norm!r} is not one of {', '.join(NORMS)}"),
         (t.schedule in SCHEDULES, f"schedule {t.schedule!r} is not one of {', '.join(SCHEDULES)}"),
+        (t.logger in ("none", "csv", "tensorboard", "mlflow"), f"logger {t.logger!r} is not one "
+         "of none, csv, tensorboard, mlflow"),
         (t.lr > 0, f"lr must be > 0 (got {t.lr})"),
         (t.batch_size >= 1, f"batch size must be >= 1 (got {t.batch_size})"),
         (t.max_epochs >= 1, f"epochs must be >= 1 (got {t.max_epochs})"),

@@ -62,6 +62,11 @@ def train(
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                   help="Progress bar [on in a terminal].")
                         ] = None,
+    logger: Annotated[OptStr, typer.Option(
+        help="Also log the run for comparison: csv | tensorboard | mlflow (the last two are "
+             "optional extras) [none].")] = None,
+    logger_dir: Annotated[Path | None, typer.Option(
+        help="Where --logger writes [<workspace>/training-logs/<name>].")] = None,
     session_regex: Annotated[OptStr, typer.Option(help="logs: regex of a line's session key, "
                                                        "e.g. 'blk_-?\\d+'.")] = None,
     window: Annotated[OptStr, typer.Option(help="timeseries: rows per window [32].")] = None,
@@ -86,7 +91,8 @@ def train(
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
     from anomaly.config import LogConfig, load_settings, override
-    from anomaly.jobs.train import train_model
+    from anomaly.jobs.train import default_name, train_model
+    from anomaly.training.loggers import check_logger
 
     settings = load_settings(config, kind)
     if window is not None and settings.kind == "logs":
@@ -101,8 +107,12 @@ def train(
                         weight_decay=weight_decay, l1=l1, noise=noise, schedule=schedule,
                         gradient_clip=gradient_clip, val_fraction=val_fraction,
                         accelerator=accelerator, devices=devices, strategy=strategy,
-                        num_nodes=num_nodes,
+                        num_nodes=num_nodes, logger=logger,
                         progress_bar=sys.stderr.isatty() if progress is None else progress)
+    check_logger(settings.training.logger)  # before reading data: a missing extra exits 2 now
+    if settings.training.logger != "none" and (logger_dir or not settings.training.logger_dir):
+        folder = logger_dir or workspace / "training-logs" / (name or default_name(data[0]))
+        settings = override(settings, "training", logger_dir=str(folder))
     settings = override(settings, "window", group_col=group_col, window=rows(window),
                         stride=stride, model=model)
     settings = override(settings, "logs", session_regex=session_regex,

@@ -52,7 +52,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         hidden, activation, dropout, norm, residual: network options (`ModelConfig`).
         optimizer, lr, momentum, weight_decay, l1, noise, schedule, gradient_clip, batch_size,
             max_epochs, min_epochs, patience, val_fraction, seed, accelerator, devices,
-            strategy, num_nodes, progress_bar: training options (`TrainingConfig`).
+            strategy, num_nodes, progress_bar, logger (none|csv|tensorboard|mlflow),
+            logger_dir: training options (`TrainingConfig`).
         id_col, time_col, label_col, column_types, on_bad_rows, max_categories: data options.
         group_col, window (rows), stride, model (conv|lstm|dense), max_gap, aggregate: time
             series options (`WindowConfig`).
@@ -75,7 +76,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                  val_fraction: float | None = None, seed: int | None = None,
                  accelerator: str | None = None, devices: str | None = None,
                  strategy: str | None = None, num_nodes: int | None = None,
-                 progress_bar: bool | None = False,
+                 progress_bar: bool | None = False, logger: str | None = None,
+                 logger_dir: str | None = None,
                  id_col: tuple[str, ...] | str | None = None, time_col: str | None = None,
                  label_col: str | None = None, column_types: dict[str, str] | None = None,
                  on_bad_rows: str | None = None, max_categories: int | None = None,

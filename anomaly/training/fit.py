@@ -20,6 +20,7 @@ from torch import nn
 
 from anomaly.config import TrainingConfig
 from anomaly.training.data import batch_loader
+from anomaly.training.loggers import experiment_logger
 from anomaly.training.module import AutoencoderModule
 
 VAL_BATCH = 8192
@@ -70,7 +71,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*(does not have many workers|num_workers"
                             r"|LeafSpec|isinstance\(treespec|sync_dist|Your `IterableDataset`"
                             r"|GPU available but not used|TPU available|`IterableDataset` has"
-                            r"|to set `sync_dist).*")
+                            r"|to set `sync_dist|smaller than the logging interval).*")
 
 
 @contextmanager
@@ -133,7 +134,7 @@ def train_autoencoder(network: nn.Module, train_x: torch.Tensor, val_x: torch.Te
         strategy=cfg.strategy,
         num_nodes=cfg.num_nodes,
         callbacks=callbacks,
-        logger=False,
+        logger=experiment_logger(cfg),
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=cfg.progress_bar,

@@ -175,6 +175,7 @@ class AutoencoderModule(pl.LightningModule):
         }
         self.history.append(row)
         self.log("train_loss", train_loss, prog_bar=True)
+        self.log_dict({"lr": row["lr"], "grad_norm": row["grad_norm"]})  # for a --logger
         self._step_scheduler(val_loss)
 
     def _step_scheduler(self, val_loss: float) -> None:
