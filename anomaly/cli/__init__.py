@@ -3,7 +3,15 @@
 `app.py` holds the app and the entry point; importing this package registers every command.
 """
 
-from anomaly.cli import batch, models, score, serve, threshold, train  # noqa: F401  (commands)
+from anomaly.cli import (  # noqa: F401  (commands)
+    batch,
+    feedback,
+    models,
+    score,
+    serve,
+    threshold,
+    train,
+)
 from anomaly.cli.app import app, main
 
 __all__ = ["app", "main"]

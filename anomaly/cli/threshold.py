@@ -34,6 +34,10 @@ def threshold(
     label_col: Annotated[OptStr, typer.Option(help="Label column in --data (f1).")] = None,
     labels_file: Annotated[Path | None, typer.Option(
         "--labels", help="Labels in a file of their own, matched by key (f1).")] = None,
+    from_feedback: Annotated[bool, typer.Option(
+        "--from-feedback", help="f1: labels from the analysts' marks of this model version "
+                                "(confirmed = 1, false alarm = 0) instead of --data; moves the "
+                                "threshold only as far as the marks justify.")] = False,
     why: Annotated[str, typer.Option(help="Reason, kept in the threshold history.")] = "",
     by: Annotated[OptStr, typer.Option(help="Who changes it [the logged-in user].")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, do not save.")] = False,
@@ -44,12 +48,13 @@ def threshold(
 
     detector = load(model, workspace)
     scores = labels = None
-    if data is not None:
+    if data is not None and not from_feedback:
         scores, labels = _scores_and_labels(detector, data, label_col, labels_file)
     try:
-        choice = choose_threshold(method, detector.validation_scores_, q=q,
-                                  contamination=contamination, k=k, risk=risk, level=level,
-                                  margin=margin, value=value, scores=scores, labels=labels)
+        choice = (_from_feedback(detector, method, data, workspace) if from_feedback else
+                  choose_threshold(method, detector.validation_scores_, q=q,
+                                   contamination=contamination, k=k, risk=risk, level=level,
+                                   margin=margin, value=value, scores=scores, labels=labels))
     except ValueError as exc:
         raise InputError(f"anomaly threshold --method {method}: {exc}") from None
     old = detector.threshold_
@@ -75,6 +80,21 @@ def _direction(new: float, old: float, item: str) -> str:
     if new > old:
         return f": higher, fewer {item}s will be flagged"
     return ""
+
+
+def _from_feedback(detector: Any, method: str, data: Path | None, workspace: Path) -> Any:
+    """Best F1 over the marked items of the detector's version (`f1_from_marks`)."""
+    from anomaly.jobs.feedback import f1_from_marks, labels_from_marks, read_marks
+
+    if method != "f1":
+        raise InputError(f"--from-feedback is for --method f1, not {method}")
+    if data is not None:
+        raise InputError("--from-feedback and --data are two sources of labels: pass one")
+    meta = detector.meta_
+    scores, labels = labels_from_marks(read_marks(workspace, str(meta["name"])),
+                                       int(meta["version"]))
+    echo(f"labels: {len(scores):,} reviewed item(s), {int(labels.sum()):,} confirmed")
+    return f1_from_marks(scores, labels, detector.threshold_)
 
 
 def _scores_and_labels(detector: Any, data: Path, label_col: str | None,

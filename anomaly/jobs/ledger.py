@@ -59,9 +59,21 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 
 # The schema's history: MIGRATIONS[i] takes a ledger from version i to i + 1 (`PRAGMA
 # user_version`). Append a script to change the schema; never edit one that has shipped.
+# analysts' marks of flagged items (anomaly.jobs.feedback): one per model, scored file, item
+FEEDBACK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL, model_version INTEGER, scored_file TEXT NOT NULL, item TEXT NOT NULL,
+    row INTEGER, anomaly_score REAL, verdict TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',
+    marked_by TEXT, marked_at TEXT NOT NULL,
+    UNIQUE (model, scored_file, item)
+);
+CREATE INDEX IF NOT EXISTS feedback_model ON feedback (model, model_version);
+"""
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA,  # 1: runs and files (ledgers written before versioning hold exactly this)
     "ALTER TABLE runs ADD COLUMN error TEXT;",  # 2: why a run failed (disk full, …)
+    FEEDBACK_SCHEMA,  # 3: analyst feedback
 )
 OWN_TABLES = {"runs", "files", "sqlite_sequence"}
 

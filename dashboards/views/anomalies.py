@@ -15,10 +15,11 @@ import streamlit as st
 
 from anomaly.analysis.explained import RAW_LINES, explanation_summary, raw_lines_text, readable
 from anomaly.analysis.items import DrillPlan, drill_plan, item_label
+from anomaly.analysis.review import with_reviews
 from anomaly.analysis.scored import flagged_rows, summarize, time_column
 from anomaly.analysis.timeline import flagged_points, parse_times, score_over_time
 from anomaly.errors import AnomalyError
-from dashboards import charts, common
+from dashboards import charts, common, review
 
 DRILL_ROWS = 200  # the highest-scoring flagged items offered for the drill-down
 LONG_NAME = 40  # feature names longer than this (log templates) get the page's full width
@@ -69,24 +70,29 @@ def page() -> None:
     contains = left.text_input("Top features contain", key="contains")
     min_score = right.number_input("Minimum score", min_value=0.0, value=0.0, key="min_score")
     rows, total = flagged_rows(frame, threshold, contains, min_score or None)
+    marks = review.marks_of(ws, detector, scored)
+    rows = with_reviews(rows, plan, marks)
+    reviewed = f"; {len(marks):,} reviewed (column review)" if len(marks) else ""
     st.caption(f"{total:,} flagged {plan.item}(s) match; the {len(rows):,} highest are shown — "
-               "click a column header to sort.")
+               f"click a column header to sort{reviewed}.")
     st.dataframe(rows, width="stretch", hide_index=True, height=min(320, 35 * (len(rows) + 1) + 3))
     if rows.empty:
         return
-    drill_down(ws, detector, plan, scored, rows)
+    drill_down(ws, detector, plan, scored, rows, marks)
 
 
 def drill_down(ws: Path, detector: Any, plan: DrillPlan, scored: common.Scored,
-               rows: pd.DataFrame) -> None:
-    """One flagged item, read back from its input and explained in its context: each
-    feature's share of the error (a session's templates), and a session's raw lines."""
+               rows: pd.DataFrame, marks: pd.DataFrame) -> None:
+    """One flagged item: the analyst's review of it, and the item read back from its input
+    and explained in its context: each feature's share of the error (a session's templates),
+    and a session's raw lines."""
     st.subheader(f"Why was this {plan.item} flagged?")
     rows = rows.head(DRILL_ROWS)
     labels = [item_label(plan, row) for _, row in rows.iterrows()]
     pick = st.selectbox(f"Flagged {plan.item}", range(len(rows)), format_func=lambda i: labels[i],
                         key="drill_row")
     row = rows.iloc[[pick]]
+    review.review_form(ws, detector, plan, scored, row.iloc[0], marks)
     st.caption(plan.caption)
     chosen = common.pick_item_input(ws, plan, scored, row.iloc[0])
     if chosen is None:

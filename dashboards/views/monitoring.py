@@ -8,10 +8,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from anomaly.analysis.health import (
+    DRIFT_FILES,
+    DRIFT_PSI,
+    FALSE_ALARM_SHARE,
+    MIN_MARKS,
+    Reference,
+    assess,
+)
 from anomaly.analysis.monitoring import quantile_drift, runs_summary
 from anomaly.analysis.workspace import inside
 from anomaly.bundle import resolve
 from anomaly.errors import AnomalyError
+from anomaly.jobs.feedback import read_marks
 from dashboards import charts, common
 
 RECENT_FILES = 10
@@ -57,7 +66,11 @@ def page() -> None:
                "normals: the share of scores above the validation 99th percentile (about 1 %, "
                "less when validation scores tie) and the PSI over the validation bins at "
                "p50/p90/p99 (< 0.1 stable, 0.1–0.25 moderate, > 0.25 major), estimated from each "
-               "file's quantiles in runs.db.")
+               f"file's quantiles in runs.db. A model needs attention when each of its last "
+               f"{DRIFT_FILES} files has a PSI above {DRIFT_PSI} (retrain it), or when more "
+               f"than {FALSE_ALARM_SHARE:.0%} of at least {MIN_MARKS} reviewed flags it still "
+               "raises were marked false alarm (recalibrate its threshold); the metric "
+               "`anomaly_model_attention` of `anomaly batch --metrics-file` says the same.")
     for model in chosen:
         _drift(ws, model, ok[ok["model"] == model])
 
@@ -83,10 +96,14 @@ def _drift(ws: Path, model: str, files: pd.DataFrame) -> None:
         version = recent["model_version"].dropna().iloc[-1] if "model_version" in recent else None
         ref = f"{model}@{int(version)}" if version is not None else model
         bundle = inside(ws, resolve(ref, inside(ws, "models")))
-        validation = np.asarray(common.detector_at(bundle).validation_scores_, float)
+        detector = common.detector_at(bundle)
+        validation = np.asarray(detector.validation_scores_, float)
     except (AnomalyError, IndexError) as exc:
         st.warning(f"{model}: no drift signal — {exc}")
         return
+    health = assess(model, files, Reference.of(detector), read_marks(ws, model))
+    for advice in health.advice():
+        st.warning(advice)
     drift = quantile_drift(recent, validation)
     if drift is None:
         st.write(f"**{model}**: no successful files with score quantiles yet.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,14 @@ from anomaly.analysis.timeline import parse_times
 from anomaly.core.labels import check_labels
 from anomaly.core.thresholds import METHODS, ThresholdChoice, choose_threshold
 from anomaly.errors import AnomalyError
-from dashboards import charts, common
+from anomaly.jobs.feedback import (
+    CONFIRMED,
+    f1_from_marks,
+    labels_from_marks,
+    read_marks,
+    reviewed_precision,
+)
+from dashboards import charts, common, review
 
 # The number box of each method parameter: (lowest, highest, display format). Starting values
 # come from anomaly.core.thresholds.METHODS.
@@ -42,9 +48,11 @@ def page() -> None:
     plan = drill_plan(detector)
     labels = _labels(ws, detector, plan, scored)
 
+    marks = _marks(ws, detector)
     spec = common.slider_spec(detector, scored)
     slider_key = f"thr:{detector.bundle_path_}:{scored.key if scored else ''}"
-    choice = _method(validation, scores, labels, spec, slider_key)
+    choice = _method(validation, scores, labels, spec, slider_key, detector.threshold_,
+                     _mark_labels(detector, marks, labels))
     threshold = common.threshold_slider(spec, key=slider_key)
 
     times = None
@@ -60,6 +68,12 @@ def page() -> None:
                    help="Share of held-out validation normals above the threshold")
     cols[3].metric("Alerts per day", f"{stats.alerts_per_day:,.1f}"
                    if stats.alerts_per_day is not None else "–")
+    if not marks.empty:
+        precision, above = reviewed_precision(marks, threshold)
+        st.metric("Precision among reviewed", f"{precision:.2f}" if precision is not None
+                  else "–", help=f"Of the {len(marks):,} items analysts reviewed (this model "
+                  f"version, all scored files), {above:,} score above this threshold: the "
+                  "share of those marked confirmed.")
 
     series = {"validation normals": validation}
     if scored is not None:
@@ -99,12 +113,33 @@ def _labels(ws: Path, detector: Any, plan: DrillPlan,
             return None
 
 
+def _marks(ws: Path, detector: Any) -> pd.DataFrame:
+    """The analysts' marks of this model version (all scored files)."""
+    marks = read_marks(ws, str(detector.meta_["name"]))
+    return marks[marks["model_version"] == int(detector.meta_["version"])]
+
+
+def _mark_labels(detector: Any, marks: pd.DataFrame, labels: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """F1 on the marks (+ validation normals), when there are marks and no file labels."""
+    if labels is not None or not (marks["verdict"] == CONFIRMED).any():
+        return None
+    if not st.checkbox("F1 from the analysts' marks", value=True, key="thr_from_marks",
+                       help="Best F1 over the reviewed items (confirmed = 1, false alarm = 0), "
+                            "as near the current threshold as they allow, like `anomaly "
+                            "threshold --method f1 --from-feedback`."):
+        return None
+    return labels_from_marks(marks, int(detector.meta_["version"]))
+
+
 def _method(validation: np.ndarray, scores: np.ndarray, labels: np.ndarray | None,
-            spec: SliderSpec, slider_key: str) -> ThresholdChoice | None:
+            spec: SliderSpec, slider_key: str, current: float,
+            from_marks: tuple[np.ndarray, np.ndarray] | None = None) -> ThresholdChoice | None:
     """The method picker; 'Use' moves the slider to the method's threshold.
 
     "manual" is the slider alone; the other methods show their parameters (starting at the
-    values of `anomaly.core.thresholds.METHODS`) and the threshold they give.
+    values of `anomaly.core.thresholds.METHODS`) and the threshold they give. Best F1 uses
+    the file's labels, else `from_marks` (scores and labels of reviewed items).
     """
     left, mid, right = st.columns([2, 2, 1])
     method = left.selectbox("Method", picker_methods(), key="thr_method",
@@ -117,8 +152,10 @@ def _method(validation: np.ndarray, scores: np.ndarray, labels: np.ndarray | Non
         params[name] = float(mid.number_input(name, low, high, start, format=fmt,
                                               key=f"thr_{method}_{name}"))
     try:
-        choice = choose_threshold(method, validation, **params,
-                                  scores=scores if len(scores) else None, labels=labels)
+        choice = (f1_from_marks(*from_marks, current)
+                  if method == "f1" and labels is None and from_marks is not None else
+                  choose_threshold(method, validation, **params,
+                                   scores=scores if len(scores) else None, labels=labels))
     except ValueError as exc:
         st.error(f"{METHODS[method].title}: {exc}")
         return None
@@ -166,20 +203,13 @@ def _save(detector: Any, choice: ThresholdChoice | None, threshold: float,
     else:
         final = choose_threshold("manual", np.zeros(0), value=threshold)
     try:
-        detector.set_threshold(final, by=f"dashboard ({_user()})",
+        detector.set_threshold(final, by=f"dashboard ({review.user()})",
                                why=why or "set in the dashboard")
         detector.save_threshold()
     finally:
         common.forget_detectors()
     st.success(f"Saved threshold version {detector.threshold_info_['version']}: "
                f"{final.value:.6g} ({final.method}) in {detector.bundle_path_}")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 common.run(page)
