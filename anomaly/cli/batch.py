@@ -35,6 +35,21 @@ def batch(
     settle: Annotated[OptFloat, typer.Option(
         help="A file must be unchanged for SECONDS to be scored; one still changing is left "
              "for the next run [2].")] = None,
+    metrics_file: Annotated[Path | None, typer.Option(
+        help="Write Prometheus metrics here after every run (a *.prom file for "
+             "node-exporter's textfile collector).")] = None,
+    metrics_port: Annotated[OptInt, typer.Option(
+        help="With --every: serve /metrics on 127.0.0.1:PORT.")] = None,
+    alert_webhook: Annotated[OptStr, typer.Option(
+        help="POST a JSON alert here for each file with flagged rows and each failure "
+             "(once per file, model and threshold version).")] = None,
+    alert_format: Annotated[str, typer.Option(help="json | slack ({\"text\": ...}).")
+                            ] = "json",
+    alert_min: Annotated[int, typer.Option(help="Flagged rows that make a file worth an alert.")
+                         ] = 1,
+    alert_give_up: Annotated[float, typer.Option(
+        help="Seconds to keep retrying an alert (5xx, timeouts) before leaving it pending for "
+             "the next run.")] = 60.0,
     workspace: Workspace = Path(),
 ) -> None:
     """Score each new file of an inbox once (per content, model and threshold version).
@@ -43,6 +58,8 @@ def batch(
     a fault of the machine (outbox full or unwritable) stops the run and leaves the files in
     the inbox (exit 1); every file of every run is recorded in <workspace>/runs.db (see
     `anomaly runs`).
+    Operators can scrape metrics (--metrics-file, --metrics-port) and get alerts
+    (--alert-webhook).
     """
     from anomaly.clock import parse_duration
     from anomaly.errors import LockedError
@@ -63,6 +80,8 @@ def batch(
     interval = parse_duration(every, "--every") if every else None
     if settle is not None and not settle >= 0:
         raise InputError(f"--settle {settle}: give seconds >= 0")
+    ops = _operations(workspace, interval, metrics_file, metrics_port, alert_webhook,
+                      alert_format, alert_min, alert_give_up)
     options = BatchOptions(inbox, outbox, tuple(pattern or ()), quarantine, output_format,
                            on_bad_rows, **({} if settle is None else {"settle": settle}))
     stopper = Stopper()
@@ -71,26 +90,64 @@ def batch(
     def job(scorer: Any) -> None:
         try:
             with inbox_lock(inbox):
-                detector = load(model, workspace)  # picks up new versions
-                with Ledger(workspace) as ledger:
-                    results.append(run_batch(detector, ledger, options, scorer,
-                                             stop=stopper.is_set, echo=echo))
+                try:
+                    detector = load(model, workspace)  # picks up new versions
+                    ops.begin(detector)
+                    with Ledger(workspace) as ledger:
+                        results.append(run_batch(detector, ledger, options, scorer,
+                                                 stop=stopper.is_set, echo=echo,
+                                                 on_file=ops.file_done))
+                except Exception as exc:  # an internal or input error: the run failed
+                    ops.failed(model, exc)
+                    raise
+                finally:
+                    ops.end()
         except LockedError as exc:
             if interval is None:
                 raise
             typer.echo(f"skipping this tick: {exc}", err=True)
 
     with stopper.handle_signals(), _engine(engine, scheduler, workers) as scorer:
-        if interval is None:
-            job(scorer)
-        else:
-            echo(f"scoring {inbox} every {every}; stop with Ctrl-C or SIGTERM")
-            run_every(lambda: job(scorer), interval, stopper)
+        try:
+            if interval is None:
+                job(scorer)
+            else:
+                echo(f"scoring {inbox} every {every}; stop with Ctrl-C or SIGTERM")
+                run_every(lambda: job(scorer), interval, stopper)
+        finally:
+            ops.close()
     if stopper.signal_name:
         echo(f"stopped by {stopper.signal_name}")
     if results and interval is None and results[-1].exit_code:
         # SystemExit, not typer.Exit: with standalone_mode=False click would return the code
         sys.exit(results[-1].exit_code)
+
+
+def _operations(workspace: Path, interval: float | None, metrics_file: Path | None,
+                metrics_port: int | None, webhook: str | None, fmt: str, alert_min: int,
+                give_up: float) -> Any:
+    """The metrics and alerts of the command, its options checked before any run."""
+    from anomaly.jobs.alerts import FORMATS, Delivery
+    from anomaly.jobs.metrics import check_metrics_file
+    from anomaly.jobs.operations import Operations, OpsOptions
+
+    check_choice("--alert-format", fmt, FORMATS)
+    if metrics_port is not None and interval is None:
+        raise InputError("--metrics-port needs --every (a one-off run ends before anyone "
+                         "scrapes it); use --metrics-file for cron or systemd timers")
+    if metrics_port is not None and not 0 < metrics_port < 65536:
+        raise InputError(f"--metrics-port {metrics_port}: give a port between 1 and 65535")
+    if metrics_file is not None:
+        check_metrics_file(metrics_file)
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise InputError(f"--alert-webhook {webhook!r}: give an http:// or https:// URL")
+    if alert_min < 1:
+        raise InputError(f"--alert-min {alert_min}: give 1 or more flagged rows")
+    if give_up <= 0:
+        raise InputError(f"--alert-give-up {give_up:g}: give a positive number of seconds")
+    delivery = Delivery(webhook, fmt, give_up=give_up) if webhook else None
+    return Operations(workspace, OpsOptions(metrics_file, metrics_port, delivery, alert_min,
+                                            drain=give_up))
 
 
 def _engine(name: str, scheduler: str | None, workers: int | None) -> Any:

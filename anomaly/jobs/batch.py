@@ -52,6 +52,10 @@ LOCK_FILE = ".anomaly-batch.lock"
 SETTLE_SECONDS = 2.0  # a file modified more recently may still be being written
 # what cannot be scored is quarantined; anything else is a bug and stops the run (exit 1)
 FILE_ERRORS: tuple[type[BaseException], ...] = (AnomalyError, OSError, pa.ArrowException)
+KEEP_FLAGGED = 5  # the highest flagged rows a file's summary keeps (for alerts)
+# called after each scored or quarantined file, once its ledger row is committed:
+# (the row, the summary when it was scored, the run id) — alerts hang on it
+FileHook = Callable[[FileRecord, ScoreSummary | None, str], None]
 
 
 class Engine(Protocol):
@@ -70,7 +74,8 @@ class LocalEngine:
 
     def score(self, detector: Any, path: Path, output: Path, threshold: float | None,
               on_bad_rows: str | None) -> ScoreSummary:
-        return score_file(detector, path, output, threshold, on_bad_rows, keep_flagged=0)
+        return score_file(detector, path, output, threshold, on_bad_rows,
+                          keep_flagged=KEEP_FLAGGED)
 
 
 @dataclass
@@ -245,8 +250,10 @@ def quarantine(path: Path, error: str, folder: Path) -> Path:
 
 def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engine | None = None,
               stop: Callable[[], bool] = lambda: False,
-              echo: Callable[[str], None] = print) -> BatchResult:
-    """One run over the inbox (hold `inbox_lock` around it). `stop()` is checked between files."""
+              echo: Callable[[str], None] = print,
+              on_file: FileHook | None = None) -> BatchResult:
+    """One run over the inbox (hold `inbox_lock` around it). `stop()` is checked between files;
+    `on_file` is called after each file that was scored or quarantined."""
     engine = engine or LocalEngine()
     meta = detector.meta_
     model, model_version = str(meta["name"]), int(meta["version"])
@@ -265,6 +272,7 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
                                           engine.name))
     key = {"model": model, "model_version": model_version,
            "threshold_version": threshold_version, "threshold": threshold}
+    hook: FileHook = on_file or (lambda record, summary, run_id: None)
     stems = Counter(p.stem for p in files)
     error: str | None = None
     try:
@@ -273,7 +281,7 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
                 result.stopped = True
                 break
             output = output_for(path, options, stems[path.stem] > 1)
-            _one_file(path, output, detector, ledger, options, engine, result, key, echo)
+            _one_file(path, output, detector, ledger, options, engine, result, key, echo, hook)
     except (MachineError, OutputError) as exc:
         error = str(exc)
         raise
@@ -300,14 +308,14 @@ def _note_left(found: Inbox, settle: float) -> None:
 
 def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: BatchOptions,
               engine: Engine, result: BatchResult, key: dict[str, Any],
-              echo: Callable[[str], None]) -> None:
+              echo: Callable[[str], None], hook: FileHook) -> None:
     started, clock = now(TIMESPEC), time.perf_counter()
     record = {"input_path": str(path.resolve()), "started_at": started, **key}
     try:
         digest = sha256_file(path)
     except OSError as exc:
         digest = ""
-        return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
+        return _failed(path, exc, ledger, options, result, record, digest, clock, echo, hook)
     if ledger.done(digest, key["model"], key["model_version"], key["threshold_version"],
                    str(output.resolve())):
         result.skipped += 1
@@ -323,7 +331,7 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
         raise MachineError(f"{exc} ({path.name} and the files after it were left in "
                                f"{options.inbox})") from exc
     except FILE_ERRORS as exc:
-        return _failed(path, exc, ledger, options, result, record, digest, clock, echo)
+        return _failed(path, exc, ledger, options, result, record, digest, clock, echo, hook)
     except Exception as exc:
         ledger.record_file(result.run_id, FileRecord(
             **record, input_sha256=digest, status="failed", finished_at=now(TIMESPEC),
@@ -335,32 +343,35 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
         echo(f"{path.name}: changed while it was scored — left for the next run")
         return None
     q = summary.quantiles
-    ledger.record_file(result.run_id, FileRecord(
+    done = FileRecord(
         **record, input_sha256=digest, status="ok", finished_at=now(TIMESPEC),
         seconds=round(time.perf_counter() - clock, 3), rows=summary.rows,
         anomalies=summary.anomalies, anomaly_rate=summary.anomaly_rate,
         score_p50=q.get("p50"), score_p90=q.get("p90"), score_p99=q.get("p99"),
-        score_max=q.get("max"), output_path=str(output.resolve())))
+        score_max=q.get("max"), output_path=str(output.resolve()))
+    ledger.record_file(result.run_id, done)
     result.ok += 1
     result.rows += summary.rows
     result.anomalies += summary.anomalies
     echo(f"{path.name}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
          f"({summary.anomaly_rate:.2%}) → {output}")
+    hook(done, summary, result.run_id)
     return None
 
 
 def _failed(path: Path, exc: BaseException, ledger: Ledger, options: BatchOptions,
             result: BatchResult, record: dict[str, Any], digest: str, clock: float,
-            echo: Callable[[str], None]) -> None:
+            echo: Callable[[str], None], hook: FileHook) -> None:
     message = str(exc) if isinstance(exc, AnomalyError) else f"{type(exc).__name__}: {exc}"
     moved: Path | None = None
     with contextlib.suppress(OSError, MachineError):
         moved = quarantine(path, message, options.quarantine_dir)
-    ledger.record_file(result.run_id, FileRecord(
+    failed = FileRecord(
         **record, input_sha256=digest, status="failed", finished_at=now(TIMESPEC),
-        seconds=round(time.perf_counter() - clock, 3), error=message,
-        output_path=None))
+        seconds=round(time.perf_counter() - clock, 3), error=message, output_path=None)
+    ledger.record_file(result.run_id, failed)
     result.failed += 1
     result.failures.append(f"{path.name}: {message}")
     where = f"moved to {moved}" if moved else "could not be moved to quarantine"
     echo(f"{path.name}: FAILED — {message} ({where})")
+    hook(failed, None, result.run_id)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, iter_csv
+from anomaly.jobs.batch import KEEP_FLAGGED
 from anomaly.jobs.score import ScoreSummary, write_scored
 
 log = logging.getLogger("anomaly")
@@ -170,7 +171,8 @@ class DaskEngine:
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         frames = self._in_order(bundle, parts, limit, on_bad_rows,
                                 IN_FLIGHT_PER_WORKER * workers)
-        summary = write_scored((f for f in frames if len(f)), path, output, keep_flagged=0)
+        summary = write_scored((f for f in frames if len(f)), path, output,
+                               keep_flagged=KEEP_FLAGGED)
         if summary.rows == 0:
             raise InputError(f"{path}: has a header but no data rows — add rows to the file")
         return summary

@@ -59,6 +59,15 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 
 # The schema's history: MIGRATIONS[i] takes a ledger from version i to i + 1 (`PRAGMA
 # user_version`). Append a script to change the schema; never edit one that has shipped.
+# webhook alerts sent by `anomaly batch --alert-webhook` (anomaly.jobs.alerts): one per key
+ALERTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, event TEXT NOT NULL,
+    model TEXT, model_version INTEGER, threshold_version INTEGER, input_path TEXT,
+    run_id TEXT, created_at TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL
+    DEFAULT 0, sent_at TEXT, last_error TEXT, owner TEXT, body TEXT NOT NULL
+);
+"""
 # analysts' marks of flagged items (anomaly.jobs.feedback): one per model, scored file, item
 FEEDBACK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -74,6 +83,7 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA,  # 1: runs and files (ledgers written before versioning hold exactly this)
     "ALTER TABLE runs ADD COLUMN error TEXT;",  # 2: why a run failed (disk full, …)
     FEEDBACK_SCHEMA,  # 3: analyst feedback
+    ALERTS_SCHEMA,  # 4: webhook alerts, each sent once
 )
 OWN_TABLES = {"runs", "files", "sqlite_sequence"}
 

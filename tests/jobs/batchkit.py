@@ -22,6 +22,13 @@ def new_workspace(model_ws: Path, tmp: Path) -> Path:
     return ws
 
 
+def batch_args(ws: Path, *extra: str) -> list[str]:
+    """`anomaly batch toy` on <ws>/inbox into <ws>/outbox (files just written count as
+    settled), plus `extra` flags."""
+    return ["batch", "toy", "--inbox", str(ws / "inbox"), "--outbox", str(ws / "outbox"),
+            "--settle", "0", "--workspace", str(ws), *extra]
+
+
 def fill_inbox(inbox: Path, n: int = 2, rows: int = 120, first_seed: int = 20) -> list[Path]:
     """`n` small scoreable CSV files f0.csv … in `inbox`."""
     inbox.mkdir(parents=True, exist_ok=True)

@@ -19,17 +19,19 @@ import pytest
 
 from anomaly.jobs.batch import inbox_lock
 from tests.conftest import ROOT, make_tabular
-from tests.jobs.batchkit import cli, fill_inbox, ledger_files, ledger_runs, new_workspace
+from tests.jobs.batchkit import (
+    batch_args,
+    cli,
+    fill_inbox,
+    ledger_files,
+    ledger_runs,
+    new_workspace,
+)
 
 
 @pytest.fixture
 def ws(workspace: Path, tmp_path: Path) -> Path:
     return new_workspace(workspace, tmp_path)
-
-
-def batch_args(ws: Path, *extra: str) -> list[str]:
-    return ["batch", "toy", "--inbox", str(ws / "inbox"), "--outbox", str(ws / "outbox"),
-            "--settle", "0", "--workspace", str(ws), *extra]
 
 
 def test_rerun_skips_and_changed_file_is_scored_again(ws: Path, capsys: pytest.CaptureFixture[str]
