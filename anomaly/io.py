@@ -231,11 +231,14 @@ def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
     opened = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")  # noqa: SIM115
     with opened as handle:
         header = handle.readline()
+        while header and not header.strip():  # blank lines before the header are skipped
+            header = handle.readline()
+        names = _header_names(header, label) if header else []
         types: dict[str, pa.DataType] = {c: pa.float64() for c in numeric}
         done = 0
         for body in _blocks(handle, block_size):
-            table = _keep_text(_parse_block(header + body, types, label, done),
-                               header + body, text)
+            table = _keep_text(_parse_block(body, names, types, label, done), body, names,
+                               text)
             frame = table.to_pandas()
             if done == 0:
                 _check_shape(frame, Path(label))
@@ -246,18 +249,34 @@ def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
             yield frame
 
 
-def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
-    while block := handle.read(size):
-        if not block.endswith(b"\n"):
-            block += handle.readline()  # finish the line the cut fell in
-        yield block
+def _header_names(header: bytes, label: str) -> list[str]:
+    """The column names of a CSV header line (parsed once; the blocks are parsed without it)."""
+    try:
+        return list(pacsv.read_csv(pa.BufferReader(header)).column_names)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
+                         "format") from exc
 
 
-def _parse_block(data: bytes, types: dict[str, pa.DataType], label: str, done: int) -> pa.Table:
+def _blocks(handle: BinaryIO, size: int) -> Iterator[pa.Buffer]:
+    """Blocks of whole lines, about `size` bytes each, without copying them: a block ends at
+    its last line end and the file is read on from there."""
+    while data := handle.read(size):
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no line end in the block: a very long line, or the last line
+            yield pa.py_buffer(data + handle.readline())
+            continue
+        if cut < len(data):
+            handle.seek(cut - len(data), io.SEEK_CUR)
+        yield pa.py_buffer(data)[:cut]
+
+
+def _parse_block(data: pa.Buffer, names: list[str], types: dict[str, pa.DataType], label: str,
+                 done: int) -> pa.Table:
     """Parse one block; if a typed column holds text, parse it again with types inferred, so
     that the feature code reports the bad value by row and column (or skips the row)."""
     try:
-        return _read_csv_bytes(data, types)
+        return _read_csv_bytes(data, names, types)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         if not (types and _is_conversion_error(exc)):
             raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
@@ -265,13 +284,14 @@ def _parse_block(data: bytes, types: dict[str, pa.DataType], label: str, done: i
         log.info("%s: %s; rows from %d read with inferred types", label, _first_line(exc),
                  done + 1)
     try:
-        return _read_csv_bytes(data, {})
+        return _read_csv_bytes(data, names, {})
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"{label}: cannot be read ({_first_line(exc)}) — check the file's "
                          "format") from exc
 
 
-def _keep_text(table: pa.Table, data: bytes, text: Sequence[str]) -> pa.Table:
+def _keep_text(table: pa.Table, data: pa.Buffer, header: list[str], text: Sequence[str]
+               ) -> pa.Table:
     """`table` with the `text` columns as written in `data` where the reader made them null
     (``NA``, ``null``, empty): ids are text and round-trip exactly. Costs nothing unless such
     a text column holds a null token; a column read as numbers keeps its type, so the types
@@ -283,17 +303,20 @@ def _keep_text(table: pa.Table, data: bytes, text: Sequence[str]) -> pa.Table:
         return table
     convert = pacsv.ConvertOptions(include_columns=redo, column_types=dict.fromkeys(
         redo, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False)
-    exact = pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
+    exact = pacsv.read_csv(pa.BufferReader(data), read_options=pacsv.ReadOptions(
+        column_names=header), convert_options=convert)
     for name in redo:
         table = table.set_column(table.column_names.index(name), name, exact[name])
     return table
 
 
-def _read_csv_bytes(data: bytes, types: dict[str, pa.DataType]) -> pa.Table:
+def _read_csv_bytes(data: pa.Buffer, names: list[str], types: dict[str, pa.DataType]
+                    ) -> pa.Table:
     convert = pacsv.ConvertOptions(
         strings_can_be_null=True, timestamp_parsers=NO_TIMESTAMPS,
         quoted_strings_can_be_null=True, column_types=types)
-    return pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
+    return pacsv.read_csv(pa.BufferReader(data), read_options=pacsv.ReadOptions(
+        column_names=names), convert_options=convert)
 
 
 def _is_conversion_error(exc: BaseException) -> bool:

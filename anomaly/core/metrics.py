@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from anomaly.core.labels import binary
 
@@ -98,6 +97,8 @@ def binary_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> B
         raise ValueError(
             f"labels has {y.size} values but scores has {s.size}; pass one score per label."
         )
+    from sklearn.metrics import average_precision_score, roc_auc_score  # slow to import
+
     tp, fp, tn, fn = _confusion(y, (s > threshold).astype(int))
     both = 0 < int(y.sum()) < y.size
     return BinaryReport(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from anomaly.bundle import load_bundle, save_bundle, update_meta
-from anomaly.config import settings_from_json, to_json
+from anomaly.config import Settings, settings_from_json, to_json
+from anomaly.core.kind import Kind, Model
 from anomaly.core.scoring import Scorer
 from anomaly.errors import BundleError, ConfigError
 from anomaly.kinds import KINDS, get_kind
@@ -56,8 +60,50 @@ def save(det: Detector, models_dir: Path, name: str, data_info: dict[str, Any]) 
                        det.validation_scores_)
 
 
-def load(cls: type[Detector], ref: str | Path, models_dir: Path) -> Detector:
-    """Load and verify a bundle of any kind and rebuild its fitted detector."""
+@dataclass
+class Fitted:
+    """A verified bundle's fitted parts, rebuilt without scikit-learn (which takes a second or
+    two to import): enough to score files. `anomaly score` loads only this; `Detector.load`
+    puts the same parts on a `Detector`."""
+
+    path: Path
+    meta: dict[str, Any]
+    settings: Settings
+    features: Any
+    network: nn.Module
+    scorer: Scorer
+    history: pd.DataFrame
+    validation_scores: np.ndarray  # sorted
+
+    @property
+    def kind_(self) -> Kind:
+        return get_kind(str(self.meta["kind"]))
+
+    @property
+    def model_(self) -> Model:
+        return Model(self.settings, self.features, self.network, self.scorer,
+                     self.validation_scores)
+
+    @property
+    def threshold_(self) -> float:
+        return float(self.meta["threshold"]["value"])
+
+    def read_file(self, path: Path, chunk_rows: int, block_bytes: int
+                  ) -> Iterator[pd.DataFrame]:
+        """A file to score, chunk by chunk (as `Detector.read_file`)."""
+        return self.kind_.read_file(self.model_, path, chunk_rows, block_bytes)
+
+    def score_stream(self, chunks: Iterable[pd.DataFrame], source: str,
+                     on_bad_rows: str | None = None, threshold: float | None = None
+                     ) -> Iterator[pd.DataFrame]:
+        """Scored chunks (as `Detector.score_stream`)."""
+        return self.kind_.score_stream(
+            self.model_, chunks, source, on_bad_rows or self.settings.data.on_bad_rows,
+            self.threshold_ if threshold is None else float(threshold), 0)
+
+
+def load_fitted(ref: str | Path, models_dir: Path) -> Fitted:
+    """Load and verify a bundle of any kind and rebuild its fitted parts."""
     bundle = load_bundle(ref, models_dir)
     meta = bundle.meta
     kind = str(meta.get("kind"))
@@ -66,23 +112,40 @@ def load(cls: type[Detector], ref: str | Path, models_dir: Path) -> Detector:
                           f"of anomaly (supported: {', '.join(KINDS)})")
     try:
         settings = settings_from_json(meta["settings"])
-        det = cls.from_settings(settings)
-        det.settings_ = settings
-        det.features_ = get_kind(kind).features_from_json(meta["features"])
-        det.architecture_ = meta["network"]
-        det.network_ = build_network(meta["network"]["class"], meta["network"]["args"])
-        det.network_.load_state_dict(bundle.state, strict=True)
-        det.network_.eval()
-        det.scorer_ = Scorer.from_json(meta["scoring"])
+        network = build_network(meta["network"]["class"], meta["network"]["args"])
+        network.load_state_dict(bundle.state, strict=True)
+        network.eval()
+        fitted = Fitted(bundle.path, meta, settings,
+                        get_kind(kind).features_from_json(meta["features"]), network,
+                        Scorer.from_json(meta["scoring"]), bundle.history,
+                        np.sort(bundle.validation_scores))
+        float(meta["threshold"]["value"])
     except (KeyError, TypeError, RuntimeError, ValueError, ConfigError) as exc:
         raise BundleError(f"{bundle.path}: bundle contents do not fit together ({exc}) — "
                           "retrain the model") from exc
-    det.history_ = bundle.history
-    det.validation_scores_ = np.sort(bundle.validation_scores)
+    return fitted
+
+
+def load(cls: type[Detector], ref: str | Path, models_dir: Path) -> Detector:
+    """Load and verify a bundle of any kind and rebuild its fitted detector."""
+    fitted = load_fitted(ref, models_dir)
+    meta = fitted.meta
+    try:
+        det = cls.from_settings(fitted.settings)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise BundleError(f"{fitted.path}: bundle contents do not fit together ({exc}) — "
+                          "retrain the model") from exc
+    det.settings_ = fitted.settings
+    det.features_ = fitted.features
+    det.architecture_ = meta["network"]
+    det.network_ = fitted.network
+    det.scorer_ = fitted.scorer
+    det.history_ = fitted.history
+    det.validation_scores_ = fitted.validation_scores
     det._threshold_info(meta["threshold"])
     det.training_summary_ = meta.get("training", {})
     det.n_features_in_ = len(det.features_.feature_columns)
-    det.bundle_path_ = bundle.path
+    det.bundle_path_ = fitted.path
     det.meta_ = meta
     return det
 

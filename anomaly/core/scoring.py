@@ -24,6 +24,7 @@ weight and the latent statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from torch import nn
+
+from anomaly.nn.threads import is_small, one_thread
 
 SCORE_BATCH = 8192  # rows per network call: small intermediates, as fast as larger ones
 EPS = 1e-12
@@ -44,7 +47,7 @@ def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False
     errors = np.empty(inputs.shape, dtype=np.float32)
     codes: list[np.ndarray] = []
     encode = getattr(network, "encode", None)
-    with torch.inference_mode():
+    with torch.inference_mode(), one_thread(is_small(network, min(batch, len(inputs)))):
         for start in range(0, len(inputs), batch):
             x = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch]))
             if want_codes and encode is not None:
@@ -209,16 +212,23 @@ def top_features(shares: np.ndarray, features: list[str], k: int = 3,
     # labels[j * 101 + p] = "<feature j> <p>%" (then the same with a ", " prefix for later
     # parts); the last entry "" hides shares below min_share. pyarrow gathers and concatenates
     # in C++ (nulls are avoided: its null-skipping join drops rows in pyarrow 26).
-    names = [f"{name} {p}%" for name in features for p in range(101)]
-    hidden = len(names)
-    first = pa.array([*names, ""], type=pa.string())
-    later = pa.array([*(", " + n for n in names), ""], type=pa.string())
+    first, later = _labels(tuple(features))
+    hidden = len(first) - 1
     parts = [(first if i == 0 else later).take(
         pa.array(np.where(values[:, i] >= min_share, top[:, i] * 101 + percent[:, i], hidden)))
         for i in range(k)]
     joined = parts[0] if k == 1 else pc.binary_join_element_wise(*parts, "")
     labels: pd.api.extensions.ExtensionArray = pd.array(joined, dtype=pd.StringDtype("pyarrow"))
     return labels  # stays in Arrow: no Python str per row
+
+
+@lru_cache(maxsize=8)
+def _labels(features: tuple[str, ...]) -> tuple[pa.Array, pa.Array]:
+    """The label tables of `top_features`, made once per feature list (a file's chunks share
+    them)."""
+    names = [f"{name} {p}%" for name in features for p in range(101)]
+    return (pa.array([*names, ""], type=pa.string()),
+            pa.array([*(", " + n for n in names), ""], type=pa.string()))
 
 
 def scored_frame(carried: pd.DataFrame, scores: np.ndarray, shares: np.ndarray,

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import precision_recall_curve
 
 from anomaly.clock import now
 from anomaly.core.labels import binary
@@ -112,6 +110,8 @@ def _fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
     Uses the maximum-likelihood fit with location fixed at 0 and falls back to the
     method of moments, then to an exponential tail, when a fit is unusable.
     """
+    from scipy import stats  # here, not at the top: importing SciPy costs a second
+
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -181,6 +181,8 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     y = _as_labels(labels, arr.size)
     if not y.any():
         raise ValueError("labels contain no anomalies (1s); F1 needs at least one positive row.")
+    from sklearn.metrics import precision_recall_curve  # only here: slow to import
+
     precision, recall, cuts = precision_recall_curve(y, arr)
     precision, recall = precision[:-1], recall[:-1]
     denom = precision + recall

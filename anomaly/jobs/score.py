@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,17 @@ from anomaly.errors import InputError
 from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, write_fault, writing
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
 
-if TYPE_CHECKING:
-    from anomaly.core.detector import Detector
+
+class Scoring(Protocol):
+    """What scores a file: a `Detector`, or a bundle loaded for scoring only
+    (`anomaly.core.persist.Fitted`, which spares `anomaly score` importing scikit-learn)."""
+
+    def read_file(self, path: Path, chunk_rows: int, block_bytes: int
+                  ) -> Iterator[pd.DataFrame]: ...
+
+    def score_stream(self, chunks: Iterable[pd.DataFrame], source: str,
+                     on_bad_rows: str | None = None, threshold: float | None = None
+                     ) -> Iterator[pd.DataFrame]: ...
 
 CHUNK_ROWS = 200_000
 T = TypeVar("T")
@@ -68,7 +77,7 @@ class TableWriter:
 
     def table(self, frame: pd.DataFrame) -> pa.Table:
         """`frame` as the Arrow table written: the first chunk's types, CSV-safe text."""
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
         if self._schema is None:
             self._schema = table.schema
         elif table.schema != self._schema:
@@ -162,7 +171,7 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
         worker.join()
 
 
-def scored_chunks(detector: Detector, path: Path, threshold: float | None = None,
+def scored_chunks(detector: Scoring, path: Path, threshold: float | None = None,
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
                   block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size where the kind allows)."""
@@ -210,17 +219,26 @@ class SummaryBuilder:
             self._max = max(self._max, float(scores.max()))
         self._scores = np.concatenate([self._scores, scores])
         self._keys = np.concatenate([self._keys, self._rng.random(len(scores))])
+        if len(self._scores) > 2 * self.SAMPLE:  # pruned now and then: the same sample
+            self._prune()
+        if flags.any() and self.keep_flagged > 0:
+            hits = np.flatnonzero(flags)
+            hits = hits[np.argsort(-scores[hits], kind="stable")[:self.keep_flagged]]
+            both = frame.iloc[hits] if self._flagged is None else pd.concat(
+                [self._flagged, frame.iloc[hits]])
+            self._flagged = both.sort_values("anomaly_score", ascending=False,
+                                             kind="stable").head(self.keep_flagged)
+
+    def _prune(self) -> None:
+        """Keep the `SAMPLE` scores with the smallest random keys."""
         if len(self._scores) > self.SAMPLE:
             keep = np.argpartition(self._keys, self.SAMPLE)[:self.SAMPLE]
             self._scores, self._keys = self._scores[keep], self._keys[keep]
-        if flags.any() and self.keep_flagged > 0:
-            hits = frame[flags].nlargest(self.keep_flagged, "anomaly_score")
-            both = hits if self._flagged is None else pd.concat([self._flagged, hits])
-            self._flagged = both.nlargest(self.keep_flagged, "anomaly_score")
 
     def finish(self) -> ScoreSummary:
         """The summary with quantiles (p50, p90, p99 from the sample; the exact max)."""
         s = self.summary
+        self._prune()
         if len(self._scores):
             s.quantiles = {f"p{int(q * 100)}": float(np.quantile(self._scores, q))
                            for q in (0.5, 0.9, 0.99)}
@@ -255,7 +273,7 @@ def _write_all(frames: Iterable[pd.DataFrame], writer: TableWriter,
         writer.close()
 
 
-def score_file(detector: Detector, path: Path, output: Path | None,
+def score_file(detector: Scoring, path: Path, output: Path | None,
                threshold: float | None = None, on_bad_rows: str | None = None,
                keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
                block_bytes: int = CSV_BLOCK_BYTES) -> ScoreSummary:

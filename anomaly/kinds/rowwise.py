@@ -11,9 +11,10 @@ from torch import nn
 
 from anomaly.config import Settings, TrainingConfig
 from anomaly.core.kind import Calibration, Model, RowScores, Split
-from anomaly.core.scoring import Scorer, fold_inputs, run_network, scored_frame
+from anomaly.core.scoring import SCORE_BATCH, Scorer, fold_inputs, run_network, scored_frame
 from anomaly.core.thresholds import choose_threshold
 from anomaly.nn.dense import default_hidden
+from anomaly.nn.threads import is_small, one_thread
 
 
 class RowKind:
@@ -75,9 +76,10 @@ def calibrate_rows(features: Any, network: nn.Module, train_x: np.ndarray, val_x
 
 def score_inputs(model: Model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores and error shares of network inputs, one per row."""
-    errors, codes = feature_errors(model.network, model.features, inputs,
-                                   want_codes=model.scorer.uses_codes)
-    return model.scorer.score(errors, codes)
+    with one_thread(is_small(model.network, min(SCORE_BATCH, len(inputs)))):
+        errors, codes = feature_errors(model.network, model.features, inputs,
+                                       want_codes=model.scorer.uses_codes)
+        return model.scorer.score(errors, codes)
 
 
 def scored_rows(model: Model, frame: pd.DataFrame, rows: RowScores,

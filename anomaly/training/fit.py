@@ -7,8 +7,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -19,6 +18,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, TQDMProgressBar
 from torch import nn
 
 from anomaly.config import TrainingConfig
+from anomaly.nn.threads import is_small, one_thread
 from anomaly.training.data import batch_loader
 from anomaly.training.loggers import experiment_logger
 from anomaly.training.module import AutoencoderModule
@@ -27,8 +27,6 @@ VAL_BATCH = 8192
 # Mini-batches per Lightning step (each gets its own optimizer step): amortises Lightning's
 # per-step hooks, which for small networks cost about as much as a step itself.
 BATCHES_PER_ITEM = 64
-# Below this many multiply-adds per step (batch rows × parameters), CPU training uses one thread.
-SMALL_STEP_WORK = 64_000_000
 # Lightning's advice lines (workers, logging intervals, tips) are noise in a CLI run.
 _QUIET = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
 
@@ -74,25 +72,11 @@ def _quiet_lightning() -> None:
                             r"|to set `sync_dist|smaller than the logging interval).*")
 
 
-@contextmanager
-def _cpu_threads(trainer: pl.Trainer, network: nn.Module, batch_size: int) -> Iterator[None]:
-    """One intra-op thread while a small network trains on CPU; the old setting after.
-
-    Each op of a small network is too short to split across threads, and when other processes
-    share the cores, OpenMP threads waiting for a descheduled sibling made training 10-100×
-    slower (measured on a busy 2-core machine). `OMP_NUM_THREADS` set by the user wins.
-    """
-    work = batch_size * sum(p.numel() for p in network.parameters())
-    single = (isinstance(trainer.accelerator, CPUAccelerator) and work < SMALL_STEP_WORK
-              and "OMP_NUM_THREADS" not in os.environ)
-    before = torch.get_num_threads()
-    if single:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if single:
-            torch.set_num_threads(before)
+def _cpu_threads(trainer: pl.Trainer, network: nn.Module, batch_size: int
+                 ) -> AbstractContextManager[None]:
+    """One intra-op thread while a small network trains on CPU (`anomaly.nn.threads`)."""
+    return one_thread(isinstance(trainer.accelerator, CPUAccelerator)
+                      and is_small(network, batch_size, passes=3))
 
 
 def _devices(value: str) -> int | str | list[int]:
