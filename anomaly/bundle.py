@@ -11,6 +11,10 @@ Layout (a model name resolves to its newest version)::
 
 `bundle.json` carries the SHA-256 of every other file and a checksum of itself; a bundle whose
 hashes, format or version do not match is refused with `BundleError`.
+
+Reading and checking bundle.json needs only the standard library (`read_meta`, `verify`): the
+quick commands (`anomaly models`, `info`, `threshold`) never import torch, which takes seconds;
+`load_bundle` imports it to load the weights.
 """
 
 from __future__ import annotations
@@ -23,20 +27,18 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from anomaly import signing
 from anomaly.bundle_schema import check_files, check_meta, check_meta_size
 from anomaly.clock import now
 from anomaly.errors import BundleError
-from anomaly.io import apply_umask, write_text
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from torch import nn
 
 FORMAT = "anomaly-bundle"
 FORMAT_VERSION = 1
@@ -101,6 +103,11 @@ class Bundle:
 def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.Module,
                 history: pd.DataFrame, validation_scores: np.ndarray) -> Path:
     """Write a new version of model `name` atomically; returns its folder."""
+    import pandas as pd
+    from safetensors.torch import save_file
+
+    from anomaly.io import apply_umask
+
     home = prepare_home(models_dir, name)
     home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=home))
@@ -241,8 +248,11 @@ def read_meta(path: Path) -> dict[str, Any]:
     return check_meta(meta, file)
 
 
-def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
-    """Resolve, verify hashes, and load a bundle (weights via safetensors; no code runs)."""
+def verify(ref: str | Path, models_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Resolve a bundle and check bundle.json and the SHA-256 of every file (json only).
+
+    Returns the bundle folder and its metadata; `BundleError` when anything does not match.
+    """
     path = resolve(ref, models_dir)
     meta = read_meta(path)
     check_files(path, meta)
@@ -251,15 +261,50 @@ def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
         if sha256_file(target) != expected:
             raise BundleError(f"{target}: SHA-256 does not match bundle.json — the file was "
                               "modified or corrupted (tampered?); restore it or retrain")
+    return path, meta
+
+
+def read_validation_scores(path: Path) -> np.ndarray:
+    """The validation scores of a verified bundle folder, sorted (numpy only, no pandas)."""
+    import numpy as np
+
+    file = path / VALIDATION_FILE
+    try:
+        with file.open(encoding="utf-8") as handle:
+            header = handle.readline().strip().split(",")
+            column = header.index("anomaly_score")
+            values = [line.split(",")[column].strip() or "nan" for line in handle
+                      if line.strip()]
+        return np.sort(np.array(values, dtype=np.float64))
+    except (ValueError, IndexError, OSError) as exc:
+        raise BundleError(f"{file}: unreadable validation scores ({exc}) — restore the bundle "
+                          "or retrain") from exc
+
+
+def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
+    """Resolve, verify hashes, and load a bundle (weights via safetensors; no code runs)."""
+    import pandas as pd
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path, meta = verify(ref, models_dir)
     try:
         state = load_file(str(path / WEIGHTS_FILE))
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{path / WEIGHTS_FILE}: unreadable weights ({exc})") from exc
     history = pd.read_csv(path / HISTORY_FILE)
-    scores = pd.read_csv(path / VALIDATION_FILE)["anomaly_score"].to_numpy(dtype=np.float64)
-    return Bundle(path, meta, state, history, scores)
+    return Bundle(path, meta, state, history, read_validation_scores(path))
 
 
 def update_meta(path: Path, meta: dict[str, Any]) -> None:
     """Rewrite bundle.json atomically with a fresh self-checksum (weights are untouched)."""
+    from anomaly.io import write_text  # here: writing needs pandas/pyarrow's reader module
+
     write_text(json.dumps(_finished(meta), indent=2), path / BUNDLE_FILE)
+
+
+def save_threshold(path: Path, meta: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Write a threshold block back into a bundle's bundle.json; returns the new meta."""
+    updated = {**meta, "threshold": info}
+    update_meta(path, updated)
+    return updated

@@ -38,15 +38,14 @@ def models(workspace: Workspace = Path()) -> None:
 def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = False,
          workspace: Workspace = Path()) -> None:
     """Show a bundle: schema, network, training summary, threshold history, files."""
-    from anomaly.bundle import load_bundle
+    from anomaly.bundle import verify
 
-    bundle = load_bundle(model, models_dir(workspace))  # verifies hashes too
-    meta = bundle.meta
+    path, meta = verify(model, models_dir(workspace))  # hashes too, without loading weights
     if as_json:
         echo(json.dumps({k: v for k, v in meta.items() if k != "scoring"}, indent=2))
         return
     t = meta["threshold"]
-    echo(f"{bundle.ref}  ({bundle.path})")
+    echo(f"{meta['name']}@{meta['version']}  ({path})")
     echo(f"  kind {meta['kind']}, created {meta['created_at']}, "
           f"anomaly {meta['versions']['anomaly']}, torch {meta['versions']['torch']}")
     features = [c["name"] for c in meta["schema"]["columns"] if c["role"] == "feature"]

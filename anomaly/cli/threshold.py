@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import app, echo, load, log
+from anomaly.cli.app import app, echo, load, log, models_dir
 from anomaly.cli.options import ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
 
@@ -44,33 +44,38 @@ def threshold(
     workspace: Workspace = Path(),
 ) -> None:
     """Choose a new threshold by a stated method and record it as a new threshold version."""
-    from anomaly.core.thresholds import caveat, choose_threshold, current_user
+    # bundle.json and the validation scores only: no torch unless --data must be scored
+    from anomaly.bundle import read_validation_scores, save_threshold, verify
+    from anomaly.core.thresholds import caveat, choose_threshold, current_user, record
+    from anomaly.kinds import KIND_ITEMS
 
-    detector = load(model, workspace)
+    path, meta = verify(model, models_dir(workspace))
+    validation = read_validation_scores(path)
     scores = labels = None
     if data is not None and not from_feedback:
-        scores, labels = _scores_and_labels(detector, data, label_col, labels_file)
+        scores, labels = _scores_and_labels(load(str(path), workspace), data, label_col,
+                                            labels_file)
     try:
-        choice = (_from_feedback(detector, method, data, workspace) if from_feedback else
-                  choose_threshold(method, detector.validation_scores_, q=q,
-                                   contamination=contamination, k=k, risk=risk, level=level,
-                                   margin=margin, value=value, scores=scores, labels=labels))
+        choice = (_from_feedback(meta, method, data, workspace) if from_feedback else
+                  choose_threshold(method, validation, q=q, contamination=contamination, k=k,
+                                   risk=risk, level=level, margin=margin, value=value,
+                                   scores=scores, labels=labels))
     except ValueError as exc:
         raise InputError(f"anomaly threshold --method {method}: {exc}") from None
-    old = detector.threshold_
-    flagged = float((detector.validation_scores_ > choice.value).mean())
-    change = _direction(choice.value, old, detector.kind_.item)
+    old = float(meta["threshold"]["value"])
+    item = KIND_ITEMS.get(str(meta.get("kind")), "item")
+    flagged = float((validation > choice.value).mean())
+    change = _direction(choice.value, old, item)
     echo(f"{choice.describe()} → threshold {choice.value:.4g} (was {old:.4g}{change}); "
          f"flags {flagged:.2%} of validation normals")
-    warning = caveat(choice, len(detector.validation_scores_), detector.kind_.item)
+    warning = caveat(choice, len(validation), item)
     if warning:
         log.warning("%s", warning.replace("MODEL", model))
     if dry_run:
         return
-    detector.set_threshold(choice, by=by or current_user(), why=why)
-    detector.save_threshold()
-    echo(f"saved as threshold version {detector.threshold_info_['version']} in "
-         f"{detector.bundle_path_}")
+    info = record(meta["threshold"], choice, by or current_user(), why)
+    save_threshold(path, meta, info)
+    echo(f"saved as threshold version {info['version']} in {path}")
 
 
 def _direction(new: float, old: float, item: str) -> str:
@@ -82,19 +87,19 @@ def _direction(new: float, old: float, item: str) -> str:
     return ""
 
 
-def _from_feedback(detector: Any, method: str, data: Path | None, workspace: Path) -> Any:
-    """Best F1 over the marked items of the detector's version (`f1_from_marks`)."""
+def _from_feedback(meta: dict[str, Any], method: str, data: Path | None, workspace: Path
+                   ) -> Any:
+    """Best F1 over the marked items of the bundle's version (`f1_from_marks`)."""
     from anomaly.jobs.feedback import f1_from_marks, labels_from_marks, read_marks
 
     if method != "f1":
         raise InputError(f"--from-feedback is for --method f1, not {method}")
     if data is not None:
         raise InputError("--from-feedback and --data are two sources of labels: pass one")
-    meta = detector.meta_
     scores, labels = labels_from_marks(read_marks(workspace, str(meta["name"])),
                                        int(meta["version"]))
     echo(f"labels: {len(scores):,} reviewed item(s), {int(labels.sum()):,} confirmed")
-    return f1_from_marks(scores, labels, detector.threshold_)
+    return f1_from_marks(scores, labels, float(meta["threshold"]["value"]))
 
 
 def _scores_and_labels(detector: Any, data: Path, label_col: str | None,

@@ -7,10 +7,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from anomaly.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _invalid(values: np.ndarray) -> np.ndarray:
@@ -34,6 +38,8 @@ def binary(values: np.ndarray, name: str = "labels") -> np.ndarray:
 def check_labels(series: pd.Series, column: str, source: str) -> np.ndarray:
     """A label column of a user's file as booleans (True = anomaly), or `InputError` naming the
     first bad row. Accepts 0/1, "0"/"1" and true/false."""
+    import pandas as pd  # here: thresholds import this module, and quick commands no pandas
+
     values = (series.astype(float) if pd.api.types.is_bool_dtype(series)
               else pd.to_numeric(series, errors="coerce"))
     bad = _invalid(values.to_numpy(dtype=np.float64))

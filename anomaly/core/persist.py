@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from anomaly.bundle import load_bundle, save_bundle, update_meta
+from anomaly.bundle import load_bundle, save_bundle
+from anomaly.bundle import save_threshold as save_threshold  # Detector.save_threshold
 from anomaly.config import Settings, settings_from_json, to_json
 from anomaly.core.kind import Kind, Model
 from anomaly.core.scoring import Scorer
@@ -148,10 +149,3 @@ def load(cls: type[Detector], ref: str | Path, models_dir: Path) -> Detector:
     det.bundle_path_ = fitted.path
     det.meta_ = meta
     return det
-
-
-def save_threshold(path: Path, meta: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """Write a threshold block back into a bundle's bundle.json; returns the new meta."""
-    updated = {**meta, "threshold": info}
-    update_meta(path, updated)
-    return updated

@@ -19,6 +19,9 @@ KINDS: dict[str, str] = {
     "logs": "anomaly.kinds.logs.kind:LogsKind",
 }
 
+# What one scored item of each kind is, for messages (readable without importing the kind)
+KIND_ITEMS: dict[str, str] = {"tabular": "row", "timeseries": "timestamp", "logs": "session"}
+
 
 def get_kind(name: str) -> Kind:
     """The implementation of data kind `name`.

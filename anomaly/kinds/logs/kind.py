@@ -24,6 +24,7 @@ import torch
 from anomaly.config import LogConfig, Settings
 from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of
 from anomaly.errors import InputError
+from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.logs.features import DrainConfig, LogFeatures
 from anomaly.kinds.logs.lines import read_text_lines
 from anomaly.kinds.logs.options import LogOptions, log_options
@@ -53,7 +54,7 @@ class LogsKind(RowKind):
     """Autoencoder over per-session template counts of logs (``kind="logs"``)."""
 
     name = "logs"
-    item = "session"
+    item = KIND_ITEMS["logs"]
     default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
     default_quantile = DEFAULT_QUANTILE
     partitionable = False  # sessions span lines: a file is read whole

@@ -14,6 +14,7 @@ from anomaly.config import Settings
 from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of, source_of
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
+from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.rowwise import RowKind, score_inputs, scored_rows
 from anomaly.kinds.tabular.features import TabularFeatures
 
@@ -34,7 +35,7 @@ class TabularKind(RowKind):
     """
 
     name = "tabular"
-    item = "row"
+    item = KIND_ITEMS["tabular"]
     default_latent_weight = DEFAULT_LATENT_WEIGHT
     default_quantile = DEFAULT_QUANTILE
     partitionable = True

@@ -31,6 +31,7 @@ from anomaly.core.scoring import Scorer, scored_frame
 from anomaly.core.thresholds import choose_threshold
 from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
+from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.tabular.kind import column_schema, read_tables
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
@@ -65,7 +66,7 @@ class TimeseriesKind:
     """
 
     name = "timeseries"
-    item = "timestamp"
+    item = KIND_ITEMS["timeseries"]
     default_latent_weight = 0.0  # window codes: the scorer uses reconstruction alone
     partitionable = False  # windows span rows: a file is scored in one stream
     file_patterns = ("*.csv", "*.parquet", "*.pq")
