@@ -50,6 +50,8 @@ def batch(
     alert_give_up: Annotated[float, typer.Option(
         help="Seconds to keep retrying an alert (5xx, timeouts) before leaving it pending for "
              "the next run.")] = 60.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (shown per "
+                                                              "file on a terminal).")] = False,
     workspace: Workspace = Path(),
 ) -> None:
     """Score each new file of an inbox once (per content, model and threshold version).
@@ -107,7 +109,7 @@ def batch(
                 raise
             typer.echo(f"skipping this tick: {exc}", err=True)
 
-    with stopper.handle_signals(), _engine(engine, scheduler, workers) as scorer:
+    with stopper.handle_signals(), _engine(engine, scheduler, workers, quiet) as scorer:
         try:
             if interval is None:
                 job(scorer)
@@ -150,8 +152,11 @@ def _operations(workspace: Path, interval: float | None, metrics_file: Path | No
                                             drain=give_up))
 
 
-def _engine(name: str, scheduler: str | None, workers: int | None) -> Any:
+def _engine(name: str, scheduler: str | None, workers: int | None, quiet: bool) -> Any:
     import contextlib
+    from functools import partial
+
+    from anomaly.cli.progress import bar_for, wanted
 
     if name == "dask":
         from anomaly.jobs.dask_engine import dask_engine
@@ -159,7 +164,8 @@ def _engine(name: str, scheduler: str | None, workers: int | None) -> Any:
         return dask_engine(scheduler, workers)
     from anomaly.jobs.batch import LocalEngine
 
-    return contextlib.nullcontext(LocalEngine())
+    return contextlib.nullcontext(LocalEngine(partial(bar_for, enabled=wanted(quiet),
+                                                      min_bytes=0)))
 
 
 @app.command(epilog="Example: anomaly runs --model transactions --since 24h")

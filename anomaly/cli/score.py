@@ -25,9 +25,13 @@ def score(
     threshold: Annotated[OptFloat, typer.Option(help="Threshold for this run only.")] = None,
     on_bad_rows: Annotated[OptStr, typer.Option(help="fail | skip [the model's].")] = None,
     show: Annotated[int, typer.Option(help="How many flagged rows to print.")] = 10,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (shown on a "
+                                                              "terminal for files over 50 MB).")
+                     ] = False,
     workspace: Workspace = Path(),
 ) -> None:
     """Score files: anomaly_score, score_percentile, is_anomaly and top_features per item."""
+    from anomaly.cli.progress import bar_for, wanted
     from anomaly.core.persist import load_fitted
     from anomaly.core.thresholds import check_threshold
     from anomaly.jobs.score import score_file
@@ -47,8 +51,11 @@ def score(
     check_targets(targets, inputs)
     detector = load_fitted(model, models_dir(workspace))  # no scikit-learn: starts faster
     say = note if is_stdout(output) else echo  # with -o - standard output holds the CSV
+    bars = wanted(quiet)
     for path, target in zip(inputs, targets, strict=True):
-        summary = score_file(detector, path, target, threshold, on_bad_rows, keep_flagged=show)
+        with bar_for(path, bars) as progress:
+            summary = score_file(detector, path, target, threshold, on_bad_rows,
+                                 keep_flagged=show, progress=progress)
         where = "standard output" if is_stdout(target) else target
         say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
             f"({summary.anomaly_rate:.2%}) → {where}")

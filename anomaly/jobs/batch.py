@@ -32,6 +32,7 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +44,7 @@ from anomaly.clock import now
 from anomaly.errors import AnomalyError, InputError, LockedError, MachineError, OutputError
 from anomaly.io import TEMP_SUFFIX, write_text
 from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
-from anomaly.jobs.score import ScoreSummary, score_file
+from anomaly.jobs.score import Progress, ScoreSummary, score_file
 from anomaly.outputs import check_target
 
 log = logging.getLogger("anomaly")
@@ -68,14 +69,20 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """Scores in this process, chunk by chunk (`anomaly.jobs.score`)."""
+    """Scores in this process, chunk by chunk (`anomaly.jobs.score`); `bars(path)`, when given,
+    is the progress bar of each file (a context yielding the function told rows, or None)."""
 
     name = "local"
 
+    def __init__(self, bars: Callable[[Path], AbstractContextManager[Progress | None]] | None
+                 = None) -> None:
+        self.bars = bars
+
     def score(self, detector: Any, path: Path, output: Path, threshold: float | None,
               on_bad_rows: str | None) -> ScoreSummary:
-        return score_file(detector, path, output, threshold, on_bad_rows,
-                          keep_flagged=KEEP_FLAGGED)
+        with self.bars(path) if self.bars else contextlib.nullcontext() as progress:
+            return score_file(detector, path, output, threshold, on_bad_rows,
+                              keep_flagged=KEEP_FLAGGED, progress=progress)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import contextlib
 import queue
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -35,6 +35,7 @@ class Scoring(Protocol):
 
 CHUNK_ROWS = 200_000
 T = TypeVar("T")
+Progress = Callable[[int], None]  # told the rows of each chunk read (a progress bar)
 
 
 @dataclass
@@ -173,14 +174,20 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 def scored_chunks(detector: Scoring, path: Path, threshold: float | None = None,
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
-                  block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
-    """Score a file chunk by chunk (memory bounded by the chunk size where the kind allows)."""
+                  block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None
+                  ) -> Iterator[pd.DataFrame]:
+    """Score a file chunk by chunk (memory bounded by the chunk size where the kind allows).
+
+    `progress`, when given, is called with the number of rows of each chunk read.
+    """
     rows = 0
 
     def counted(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         nonlocal rows
         for chunk in chunks:
             rows += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
             yield chunk
 
     chunks = prefetch(detector.read_file(path, chunk_rows, block_bytes))
@@ -276,11 +283,13 @@ def _write_all(frames: Iterable[pd.DataFrame], writer: TableWriter,
 def score_file(detector: Scoring, path: Path, output: Path | None,
                threshold: float | None = None, on_bad_rows: str | None = None,
                keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
-               block_bytes: int = CSV_BLOCK_BYTES) -> ScoreSummary:
+               block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None
+               ) -> ScoreSummary:
     """Score `path` into `output` (CSV or Parquet by extension), written atomically.
 
     Three stages overlap: reading the next chunk, scoring this one (a background thread each)
     and writing the one before (torch and pyarrow release the GIL).
     """
-    frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes)
+    frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes,
+                           progress)
     return write_scored(prefetch(frames), path, output, keep_flagged)
