@@ -13,7 +13,10 @@ The model is trained for a few epochs on the project's own data/transactions_tra
 benchmark does not need ../shared/data); its real scored output of data/transactions_test.csv
 is repeated to 1,000,000 rows with fresh ids and timestamps.
 
-Run: python bench/dashboard.py [--rows 1000000] [--repeats 3]
+The scored file is written as `anomaly score` writes it: a CSV and its Parquet copy, which the
+dashboard reads instead (`--csv-only` leaves the copy out, to see the dashboard parse the CSV).
+
+Run: python bench/dashboard.py [--rows 1000000] [--repeats 3] [--csv-only]
 """
 
 from __future__ import annotations
@@ -33,14 +36,16 @@ from tests.dashboards.browser import ARGS, CHROMIUM, IDLE, dashboard  # noqa: E4
 EMPTY_APP = 'import streamlit as st\nst.title("Empty")\nst.write("ok")\n'
 
 
-def build(ws: Path, rows: int) -> None:
-    """Train a small real model and write a `rows`-row scored file into the workspace."""
+def build(ws: Path, rows: int, sidecar: bool = True) -> None:
+    """Train a small real model and write a `rows`-row scored file into the workspace as
+    `anomaly score` writes it: a CSV and (unless `sidecar` is False) its Parquet copy."""
     import numpy as np
     import pandas as pd
 
     from anomaly.bundle import sha256_file
     from anomaly.core.detector import Detector
-    from anomaly.io import read_table, write_table
+    from anomaly.io import read_table
+    from anomaly.jobs.score import write_scored
 
     train_file = ROOT / "data" / "transactions_train.csv"
     frame = read_table(train_file)
@@ -54,7 +59,8 @@ def build(ws: Path, rows: int) -> None:
     big["transaction_id"] = [f"B{i:08d}" for i in range(rows)]
     big["timestamp"] = pd.date_range("2024-01-01", periods=rows, freq="30s").strftime(
         "%Y-%m-%dT%H:%M:%S")
-    write_table(big, ws / "scores" / "big.scored.csv")
+    write_scored([big], ROOT / "data" / "transactions_test.csv", ws / "scores" / "big.scored.csv",
+                 sidecar=sidecar)
 
 
 def timed_load(page: object, url: str, ready: str) -> float:
@@ -73,6 +79,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--csv-only", action="store_true",
+                        help="No Parquet copy beside the scored CSV (the dashboard parses it).")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         print(f"{CHROMIUM} is missing — install Debian's chromium (`make browser`); skipped")
@@ -87,7 +95,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-dash-") as tmp:
         ws = Path(tmp) / "ws"
         t0 = time.perf_counter()
-        build(ws, args.rows)
+        build(ws, args.rows, sidecar=not args.csv_only)
         print(f"workspace: {args.rows:,}-row scored file built in {time.perf_counter() - t0:.1f}s")
         detector = Detector.load(ws / "models" / "transactions" / "v1")
         scores = pd.read_csv(ws / "scores" / "big.scored.csv", usecols=["anomaly_score"])[

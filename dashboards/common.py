@@ -28,7 +28,7 @@ from anomaly.analysis.items import (
     offered_inputs,
 )
 from anomaly.analysis.monitoring import RunHistory, read_run_history
-from anomaly.analysis.scored import SliderSpec, check_scored
+from anomaly.analysis.scored import SliderSpec, check_scored, read_scored
 from anomaly.analysis.scored import slider_spec as spec_for
 from anomaly.analysis.workspace import (
     guess_input,
@@ -80,7 +80,7 @@ def forget_detectors() -> None:
 
 @st.cache_resource(show_spinner="Reading the scored file…", max_entries=4)
 def _scored(path: str, stamp: int) -> pd.DataFrame:
-    return read_table(Path(path))
+    return read_scored(Path(path))
 
 
 @st.cache_resource(show_spinner="Reading the file…", max_entries=4)

@@ -17,12 +17,17 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from anomaly.errors import SchemaError
+from anomaly.io import read_table
+from anomaly.sidecar import fresh_sidecar
 
 SCORE_COLUMNS = ("anomaly_score", "score_percentile", "is_anomaly", "top_features")
 TABLE_ROWS = 1000  # flagged rows sent to the browser at most
@@ -53,6 +58,19 @@ def time_column(meta: dict[str, Any], columns: Iterable[object]) -> str | None:
 
 
 # --------------------------------------------------------------------- scored files
+def read_scored(path: Path) -> pd.DataFrame:
+    """A scored file as a frame: from its Parquet copy when `anomaly score` left a fresh one
+    beside a CSV (`anomaly.sidecar`; several times faster on a million rows), else the file."""
+    copy = fresh_sidecar(path)
+    if copy is not None:
+        try:
+            frame: pd.DataFrame = pq.read_table(copy).to_pandas()
+            return frame
+        except (pa.ArrowException, OSError):
+            pass  # an unreadable copy: the CSV itself is the truth
+    return read_table(path)
+
+
 def check_scored(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None:
     """Refuse a scored file that lacks score columns or was made by another model."""
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]

@@ -55,7 +55,7 @@ def score(
     for path, target in zip(inputs, targets, strict=True):
         with bar_for(path, bars) as progress:
             summary = score_file(detector, path, target, threshold, on_bad_rows,
-                                 keep_flagged=show, progress=progress)
+                                 keep_flagged=show, progress=progress, sidecar=True)
         where = "standard output" if is_stdout(target) else target
         say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
             f"({summary.anomaly_rate:.2%}) → {where}")

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from anomaly.errors import InputError
 from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, write_fault, writing
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
+from anomaly.sidecar import seal, sidecar_path
 
 
 class Scoring(Protocol):
@@ -55,17 +56,20 @@ class ScoreSummary:
 
 
 class TableWriter:
-    """Appends DataFrames to one CSV or Parquet file (schema fixed by the first chunk).
+    """Appends DataFrames to one CSV or Parquet file (schema fixed by the first chunk), and to
+    a Parquet `copy` of a CSV when given (`anomaly.sidecar`: the same cells, for the dashboard).
 
     CSV text cells are made formula-safe (`anomaly.outputs.csv_safe`); `target` names the final
     output in messages: a failed write is an `MachineError` naming it.
     """
 
     def __init__(self, path: Path, parquet: bool, source: str = "",
-                 target: Path | None = None) -> None:
+                 target: Path | None = None, copy: Path | None = None) -> None:
         self.path, self.parquet, self.source = path, parquet, source or path.name
         self.target = target or path
+        self.copy = copy
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._copy_writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None  # CSVWriter does not expose its schema
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -74,7 +78,12 @@ class TableWriter:
             if self._writer is None:
                 self._writer = (pq.ParquetWriter(self.path, table.schema) if self.parquet
                                 else pacsv.CSVWriter(self.path, table.schema))
+                if self.copy is not None:  # plain Arrow types: read back as the CSV would be
+                    self._copy_writer = pq.ParquetWriter(self.copy,
+                                                         table.schema.remove_metadata())
             self._writer.write_table(table)
+            if self._copy_writer is not None:
+                self._copy_writer.write_table(table.replace_schema_metadata())
 
     def table(self, frame: pd.DataFrame) -> pa.Table:
         """`frame` as the Arrow table written: the first chunk's types, CSV-safe text."""
@@ -96,9 +105,11 @@ class TableWriter:
                 "consistent (e.g. all numbers or all text)") from exc
 
     def close(self) -> None:
-        if self._writer is not None:
-            with writing(self.target):
+        with writing(self.target):
+            if self._writer is not None:
                 self._writer.close()
+            if self._copy_writer is not None:
+                self._copy_writer.close()
 
 
 class StdoutWriter(TableWriter):
@@ -255,8 +266,9 @@ class SummaryBuilder:
 
 
 def write_scored(frames: Iterable[pd.DataFrame], path: Path, output: Path | None,
-                 keep_flagged: int = 20) -> ScoreSummary:
-    """Write scored chunks to `output` atomically (or only count them when it is None)."""
+                 keep_flagged: int = 20, sidecar: bool = False) -> ScoreSummary:
+    """Write scored chunks to `output` atomically (or only count them when it is None); with
+    `sidecar`, a CSV output gets a Parquet copy for the dashboard (`anomaly.sidecar`)."""
     builder = SummaryBuilder(path, output, keep_flagged)
     if output is None:
         for frame in frames:
@@ -265,8 +277,13 @@ def write_scored(frames: Iterable[pd.DataFrame], path: Path, output: Path | None
     if is_stdout(output):
         _write_all(frames, StdoutWriter(str(path)), builder)
         return builder.finish()
-    with atomic_path(output) as tmp:
-        _write_all(frames, TableWriter(tmp, is_parquet(output), str(path), output), builder)
+    copy = sidecar and not is_parquet(output)
+    with atomic_path(output) as tmp, (atomic_path(sidecar_path(output)) if copy
+                                      else contextlib.nullcontext(None)) as copy_tmp:
+        _write_all(frames, TableWriter(tmp, is_parquet(output), str(path), output, copy_tmp),
+                   builder)
+    if copy:
+        seal(output)
     return builder.finish()
 
 
@@ -283,13 +300,14 @@ def _write_all(frames: Iterable[pd.DataFrame], writer: TableWriter,
 def score_file(detector: Scoring, path: Path, output: Path | None,
                threshold: float | None = None, on_bad_rows: str | None = None,
                keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
-               block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None
-               ) -> ScoreSummary:
+               block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None,
+               sidecar: bool = False) -> ScoreSummary:
     """Score `path` into `output` (CSV or Parquet by extension), written atomically.
 
     Three stages overlap: reading the next chunk, scoring this one (a background thread each)
-    and writing the one before (torch and pyarrow release the GIL).
+    and writing the one before (torch and pyarrow release the GIL). `progress` is told the
+    rows of each chunk read; `sidecar` adds a Parquet copy of a CSV output (`write_scored`).
     """
     frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes,
                            progress)
-    return write_scored(prefetch(frames), path, output, keep_flagged)
+    return write_scored(prefetch(frames), path, output, keep_flagged, sidecar)
