@@ -1,8 +1,9 @@
 """A Parquet copy of a scored CSV, kept beside it for the dashboard.
 
 Parsing a million-row scored CSV takes seconds; reading the same rows from Parquet a fraction of
-that. `anomaly score` writes the copy as a hidden file (``.<name>.parquet``, which the
-dashboard's file list skips) while it writes the CSV, then gives it the CSV's modification time.
+that. For outputs in ``<workspace>/scores/`` (where the dashboard looks), `anomaly score` writes
+the copy as a hidden file (``.<name>.parquet``, which the dashboard's file list skips) while it
+writes the CSV, then gives it the CSV's modification time.
 The copy is trusted only while both times are equal: a CSV that anything else rewrites later is
 read as CSV again, and an old copy is never shown for a new file.
 

@@ -52,10 +52,13 @@ def score(
     detector = load_fitted(model, models_dir(workspace))  # no scikit-learn: starts faster
     say = note if is_stdout(output) else echo  # with -o - standard output holds the CSV
     bars = wanted(quiet)
+    scores = (workspace / "scores").resolve()
     for path, target in zip(inputs, targets, strict=True):
+        # the dashboard lists <workspace>/scores: only there a Parquet copy is worth leaving
+        copy = not is_stdout(target) and target.resolve().parent == scores
         with bar_for(path, bars) as progress:
             summary = score_file(detector, path, target, threshold, on_bad_rows,
-                                 keep_flagged=show, progress=progress, sidecar=True)
+                                 keep_flagged=show, progress=progress, sidecar=copy)
         where = "standard output" if is_stdout(target) else target
         say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
             f"({summary.anomaly_rate:.2%}) → {where}")

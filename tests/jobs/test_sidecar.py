@@ -4,6 +4,7 @@ the dashboard while it matches the CSV, ignored once the CSV changes."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -50,11 +51,16 @@ def test_a_changed_csv_is_read_again(workspace: Path, tabular_files: dict[str, P
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
-def test_cli_score_writes_a_copy_beside_csv_only(workspace: Path, tabular_files: dict[str, Path],
-                                                 tmp_path: Path, suffix: str) -> None:
-    out = tmp_path / f"test.scored.{suffix}"
-    result = run_main("score", "toy", str(tabular_files["test"]), "-o", str(out), "--show", "0",
-                      "--workspace", str(workspace))
-    assert result.returncode == 0, result.stderr
+def test_cli_score_leaves_a_copy_in_the_workspace_scores_only(
+        workspace: Path, tabular_files: dict[str, Path], tmp_path: Path, suffix: str) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace / "models", ws / "models")
+    out = ws / "scores" / f"test.scored.{suffix}"
+    elsewhere = tmp_path / f"elsewhere.scored.{suffix}"
+    for target in (out, elsewhere):
+        result = run_main("score", "toy", str(tabular_files["test"]), "-o", str(target),
+                          "--show", "0", "--workspace", str(ws))
+        assert result.returncode == 0, result.stderr
+        assert len(read_scored(target)) == 300
     assert (fresh_sidecar(out) is not None) == (suffix == "csv")
-    assert len(read_scored(out)) == 300
+    assert not sidecar_path(elsewhere).exists()  # the dashboard never looks there
