@@ -6,6 +6,8 @@ Layout (a model name resolves to its newest version)::
         bundle.json             format, schema, features, network, settings, scoring,
                                 threshold (+ history), data fingerprint, versions, file hashes
         model.safetensors       weights only
+        scoring.safetensors     arrays of the score (reference rows of the neighbour search);
+                                only when the score has them
         history.csv             per epoch: train_loss, val_loss, lr, grad_norm
         validation_scores.csv   scores of held-out normal rows (calibration and tuning)
 
@@ -44,6 +46,7 @@ FORMAT = "anomaly-bundle"
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
 WEIGHTS_FILE = "model.safetensors"
+SCORING_FILE = "scoring.safetensors"
 HISTORY_FILE = "history.csv"
 VALIDATION_FILE = "validation_scores.csv"
 VERSION_DIR = re.compile(r"^v(\d+)$")
@@ -86,6 +89,7 @@ class Bundle:
     state: dict[str, torch.Tensor]
     history: pd.DataFrame
     validation_scores: np.ndarray
+    arrays: dict[str, np.ndarray]  # scoring.safetensors ({} when the bundle has none)
 
     @property
     def name(self) -> str:
@@ -101,9 +105,15 @@ class Bundle:
 
 
 def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.Module,
-                history: pd.DataFrame, validation_scores: np.ndarray) -> Path:
-    """Write a new version of model `name` atomically; returns its folder."""
+                history: pd.DataFrame, validation_scores: np.ndarray,
+                arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a new version of model `name` atomically; returns its folder.
+
+    `arrays` (the score's reference rows, …) go to scoring.safetensors when there are any.
+    """
+    import numpy as np
     import pandas as pd
+    import torch
     from safetensors.torch import save_file
 
     from anomaly.io import apply_umask
@@ -117,8 +127,12 @@ def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.M
         history.to_csv(staging / HISTORY_FILE, index=False)
         pd.DataFrame({"anomaly_score": validation_scores}).to_csv(staging / VALIDATION_FILE,
                                                                   index=False)
-        files = {f: sha256_file(staging / f) for f in (WEIGHTS_FILE, HISTORY_FILE,
-                                                       VALIDATION_FILE)}
+        written = [WEIGHTS_FILE, HISTORY_FILE, VALIDATION_FILE]
+        if arrays:
+            save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
+                      str(staging / SCORING_FILE))
+            written.append(SCORING_FILE)
+        files = {f: sha256_file(staging / f) for f in written}
         apply_umask(staging, directory=True)  # mkdtemp makes 0700: readable by the owner only
         for file in files:
             apply_umask(staging / file)
@@ -290,10 +304,13 @@ def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
     path, meta = verify(ref, models_dir)
     try:
         state = load_file(str(path / WEIGHTS_FILE))
+        arrays = ({k: v.numpy() for k, v in load_file(str(path / SCORING_FILE)).items()}
+                  if SCORING_FILE in meta.get("files", {}) else {})
     except (SafetensorError, OSError) as exc:
-        raise BundleError(f"{path / WEIGHTS_FILE}: unreadable weights ({exc})") from exc
+        raise BundleError(f"{path}: unreadable safetensors ({exc}) — restore the bundle or "
+                          "retrain") from exc
     history = pd.read_csv(path / HISTORY_FILE)
-    return Bundle(path, meta, state, history, read_validation_scores(path))
+    return Bundle(path, meta, state, history, read_validation_scores(path), arrays)
 
 
 def update_meta(path: Path, meta: dict[str, Any]) -> None:

@@ -95,6 +95,24 @@ class TrainingConfig:
     logger_dir: str = ""  # where the logger writes ["training-logs"]
 
 
+MIN_STEPS = 10  # optimiser steps per epoch at least, for kinds that adapt the batch size
+MIN_BATCH = 16
+
+
+def batch_for_steps(cfg: TrainingConfig, n_train: int, min_steps: int = MIN_STEPS,
+                    min_batch: int = MIN_BATCH) -> TrainingConfig:
+    """`cfg` with a smaller batch when `n_train` items would give fewer than `min_steps`
+    optimiser steps an epoch (400 rows in batches of 256 train 2 steps an epoch).
+
+    Example:
+        >>> batch_for_steps(TrainingConfig(), 400).batch_size, batch_for_steps(
+        ...     TrainingConfig(), 100_000).batch_size
+        (40, 256)
+    """
+    batch = min(cfg.batch_size, max(min_batch, n_train // min_steps))
+    return replace(cfg, batch_size=batch) if batch < cfg.batch_size else cfg
+
+
 @dataclass(frozen=True)
 class WindowConfig:
     """Time-series windows (`--kind timeseries` only; see anomaly/kinds/timeseries).

@@ -45,8 +45,9 @@ def test_save_load_round_trip_gives_identical_scores(workspace: Path, tmp_path: 
 
 def test_bundle_files_are_weights_and_json_only(workspace: Path) -> None:
     folder = workspace / "models" / "toy" / "v1"
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "bundle.json", "history.csv", "model.safetensors", "validation_scores.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [  # the neighbour score's reference rows
+        "bundle.json", "history.csv", "model.safetensors", "scoring.safetensors",
+        "validation_scores.csv"]
     meta = toy_meta(workspace)
     assert meta["format"] == "anomaly-bundle" and meta["kind"] == "tabular"
     for name, digest in meta["files"].items():

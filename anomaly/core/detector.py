@@ -32,7 +32,7 @@ from anomaly.core.kind import Explanation, Item, Kind, Model, RowScores, paths_o
 from anomaly.core.labels import check_labels
 from anomaly.core.params import params_from_settings, settings_from_params
 from anomaly.core.thresholds import ThresholdChoice, check_threshold, record
-from anomaly.errors import InputError
+from anomaly.errors import ConfigError, InputError
 from anomaly.io import CSV_BLOCK_BYTES
 from anomaly.kinds import get_kind
 from anomaly.nn import build_network
@@ -61,6 +61,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             sequence_col, weighting, max_line_length, sim_th: log options (`LogConfig`).
         latent_weight: weight of the latent-space distance in the score (0 = reconstruction
             only; default per kind).
+        neighbours: k of the neighbour distance: score by the mean distance to the k nearest
+            training rows in the autoencoder's coordinates (0 = off; default per kind).
         threshold_q: quantile of validation scores for the initial threshold (default per kind).
     """
 
@@ -89,7 +91,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                  event_col: str | None = None, sequence_col: str | None = None,
                  weighting: str | None = None, max_line_length: int | None = None,
                  sim_th: float | None = None,
-                 latent_weight: float | None = None, threshold_q: float | None = None) -> None:
+                 latent_weight: float | None = None, neighbours: int | None = None,
+                 threshold_q: float | None = None) -> None:
         arguments = dict(locals())
         for name in self._get_param_names():  # scikit-learn: store every argument unchanged
             setattr(self, name, arguments[name])
@@ -157,6 +160,10 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         """Train on normal data (a frame, an array, or log file paths for logs)."""
         settings = self.settings()
         kind = get_kind(settings.kind)
+        k = kind.default_neighbours if self.neighbours is None else int(self.neighbours)
+        if k < 0:
+            raise ConfigError(f"neighbours must be >= 0 (got {k}); 0 turns the neighbour "
+                              "distance off")
         for name in ("features_", "scorer_"):  # a refit that fails leaves no half-old model
             self.__dict__.pop(name, None)
         frame = self._normal_rows(kind.read(self._frame(X, reset=True), settings, source),
@@ -182,7 +189,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         weight = kind.default_latent_weight if self.latent_weight is None else float(
             self.latent_weight)
         calibration = kind.calibrate(features, result.network, split, train_x, val_x, weight,
-                                     None if self.threshold_q is None else float(self.threshold_q))
+                                     None if self.threshold_q is None else float(self.threshold_q),
+                                     k, settings.training.seed)
         self.settings_, self.features_, self.network_ = settings, features, result.network
         self.architecture_ = {"class": class_name, "args": args}
         self.history_, self.is_global_zero_ = result.history, result.is_global_zero

@@ -123,6 +123,7 @@ class Kind(Protocol):
     name: str
     item: str  # what one score is for, in messages: "row", "timestamp", "session"
     default_latent_weight: float  # weight of the latent distance in the score by default
+    default_neighbours: int  # k of the neighbour distance in the score by default (0 = off)
     partitionable: bool  # items are single rows: a file may be cut into parts scored apart
     file_patterns: tuple[str, ...]  # the files an inbox holds for this kind (`anomaly batch`)
 
@@ -158,9 +159,10 @@ class Kind(Protocol):
         ...
 
     def calibrate(self, features: Any, network: nn.Module, split: Split, train_x: np.ndarray,
-                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None
-                  ) -> Calibration:
-        """Fit the scorer on validation normals and choose the initial threshold."""
+                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None,
+                  neighbours: int = 0, seed: int = 0) -> Calibration:
+        """Fit the scorer on validation normals and choose the initial threshold (`neighbours`
+        > 0: score by the distance to that many nearest training rows, sampled with `seed`)."""
         ...
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,

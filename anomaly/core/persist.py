@@ -58,7 +58,7 @@ def to_meta(det: Detector, data_info: dict[str, Any]) -> dict[str, Any]:
 def save(det: Detector, models_dir: Path, name: str, data_info: dict[str, Any]) -> Path:
     """Write the detector as a new version of model `name`; returns the bundle folder."""
     return save_bundle(models_dir, name, to_meta(det, data_info), det.network_, det.history_,
-                       det.validation_scores_)
+                       det.validation_scores_, det.scorer_.arrays())
 
 
 @dataclass
@@ -118,7 +118,7 @@ def load_fitted(ref: str | Path, models_dir: Path) -> Fitted:
         network.eval()
         fitted = Fitted(bundle.path, meta, settings,
                         get_kind(kind).features_from_json(meta["features"]), network,
-                        Scorer.from_json(meta["scoring"]), bundle.history,
+                        Scorer.from_json(meta["scoring"], bundle.arrays), bundle.history,
                         np.sort(bundle.validation_scores))
         float(meta["threshold"]["value"])
     except (KeyError, TypeError, RuntimeError, ValueError, ConfigError) as exc:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,14 @@ from torch import nn
 
 from anomaly.config import Settings, TrainingConfig
 from anomaly.core.kind import Calibration, Model, RowScores, Split
-from anomaly.core.scoring import SCORE_BATCH, Scorer, fold_inputs, run_network, scored_frame
+from anomaly.core.scoring import (
+    SCORE_BATCH,
+    NeighbourDistance,
+    Scorer,
+    fold_inputs,
+    run_network,
+    scored_frame,
+)
 from anomaly.core.thresholds import choose_threshold
 from anomaly.nn.dense import default_hidden
 from anomaly.nn.threads import is_small, one_thread
@@ -32,10 +40,11 @@ class RowKind:
         return cfg
 
     def calibrate(self, features: Any, network: nn.Module, split: Split, train_x: np.ndarray,
-                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None
-                  ) -> Calibration:
+                  val_x: np.ndarray, latent_weight: float, threshold_q: float | None,
+                  neighbours: int = 0, seed: int = 0) -> Calibration:
         quantile = self.default_quantile if threshold_q is None else threshold_q
-        return calibrate_rows(features, network, train_x, val_x, latent_weight, quantile)
+        return calibrate_rows(features, network, train_x, val_x, latent_weight, quantile,
+                              neighbours, seed)
 
 
 def random_split(frame: pd.DataFrame, settings: Settings) -> Split:
@@ -55,21 +64,46 @@ def dense_spec(train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, 
         "residual": m.residual}
 
 
-def feature_errors(network: nn.Module, features: Any, inputs: np.ndarray, want_codes: bool
-                   ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Squared reconstruction error per row and user feature (+ the codes when asked)."""
-    errors, codes = run_network(network, inputs, want_codes=want_codes)
-    return fold_inputs(errors, features.input_sources, features.feature_columns), codes
+@dataclass(frozen=True)
+class NetworkOutput:
+    """What the network says about rows: per-feature squared errors, codes, signed residuals."""
+
+    errors: np.ndarray
+    codes: np.ndarray | None = None
+    residuals: np.ndarray | None = None
+
+
+def network_output(network: nn.Module, features: Any, inputs: np.ndarray, want_codes: bool,
+                   want_residuals: bool = False) -> NetworkOutput:
+    """Squared reconstruction error per row and user feature (+ codes and residuals if asked)."""
+    values, codes = run_network(network, inputs, want_codes=want_codes or want_residuals,
+                                signed=want_residuals)
+    errors = np.square(values) if want_residuals else values
+    return NetworkOutput(fold_inputs(errors, features.input_sources, features.feature_columns),
+                         codes, values if want_residuals else None)
 
 
 def calibrate_rows(features: Any, network: nn.Module, train_x: np.ndarray, val_x: np.ndarray,
-                   latent_weight: float, quantile: float) -> Calibration:
-    """Fit the scorer on validation rows; the initial threshold is a quantile of their scores."""
-    val_err, val_codes = feature_errors(network, features, val_x, want_codes=latent_weight > 0)
-    train_codes = (feature_errors(network, features, train_x, want_codes=True)[1]
-                   if latent_weight > 0 else None)
-    scorer = Scorer.fit(features.feature_columns, val_err, train_codes, val_codes, latent_weight)
-    validation = np.sort(scorer.score(val_err, val_codes)[0])
+                   latent_weight: float, quantile: float, neighbours: int = 0,
+                   seed: int = 0) -> Calibration:
+    """Fit the scorer on validation rows; the initial threshold is a quantile of their scores.
+
+    `neighbours` > 0 scores by the mean distance to that many nearest training rows in the
+    autoencoder's coordinates (`NeighbourDistance`; reference rows sampled with `seed`).
+    """
+    wants_codes, wants_residuals = latent_weight > 0 or neighbours > 0, neighbours > 0
+    val = network_output(network, features, val_x, wants_codes, wants_residuals)
+    train = (network_output(network, features, train_x, True, wants_residuals)
+             if wants_codes else None)
+    near = None
+    if neighbours > 0 and train is not None and train.codes is not None \
+            and train.residuals is not None and val.residuals is not None:
+        near = NeighbourDistance.fit(train.codes, train.residuals, val.residuals, neighbours,
+                                     seed)
+    scorer = Scorer.fit(features.feature_columns, val.errors,
+                        train.codes if train is not None else None, val.codes, latent_weight,
+                        near, val.residuals)
+    validation = np.sort(scorer.score(val.errors, val.codes, val.residuals)[0])
     return Calibration(scorer, validation, choose_threshold("quantile", validation, q=quantile),
                        "initial threshold")
 
@@ -77,9 +111,9 @@ def calibrate_rows(features: Any, network: nn.Module, train_x: np.ndarray, val_x
 def score_inputs(model: Model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scores and error shares of network inputs, one per row."""
     with one_thread(is_small(model.network, min(SCORE_BATCH, len(inputs)))):
-        errors, codes = feature_errors(model.network, model.features, inputs,
-                                       want_codes=model.scorer.uses_codes)
-        return model.scorer.score(errors, codes)
+        out = network_output(model.network, model.features, inputs, model.scorer.uses_codes,
+                             model.scorer.uses_residuals)
+        return model.scorer.score(out.errors, out.codes, out.residuals)
 
 
 def scored_rows(model: Model, frame: pd.DataFrame, rows: RowScores,

@@ -56,6 +56,7 @@ class LogsKind(RowKind):
     name = "logs"
     item = KIND_ITEMS["logs"]
     default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
+    default_neighbours = 0
     default_quantile = DEFAULT_QUANTILE
     partitionable = False  # sessions span lines: a file is read whole
     file_patterns = ("*.log", "*.log.gz", "*.txt", "*.csv")

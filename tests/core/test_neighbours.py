@@ -1,0 +1,107 @@
+"""The neighbour score: k nearest training rows in the autoencoder's coordinates — batched
+search equal to brute force, a capped reference set, its bundle file, and what it detects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from anomaly import Detector
+from anomaly.core import scoring
+from anomaly.core.scoring import NeighbourDistance
+from anomaly.errors import BundleError
+from tests.conftest import FAST
+
+
+def brute_force(reference: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    distances = np.sqrt(((query[:, None, :] - reference[None, :, :]) ** 2).sum(axis=2))
+    return np.sort(distances, axis=1)[:, :k].mean(axis=1)
+
+
+def test_batched_search_equals_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    codes, residuals = rng.normal(size=(300, 3)), rng.normal(size=(300, 5))
+    near = NeighbourDistance.fit(codes, residuals, residuals[:50], k=4, seed=0)
+    q_codes, q_res = rng.normal(size=(97, 3)), 2 * rng.normal(size=(97, 5))
+    expected = brute_force(near.reference.astype(np.float64),
+                           near.coordinates(q_codes, q_res).astype(np.float64), 4)
+    whole = near(q_codes, q_res)
+    monkeypatch.setattr(scoring, "DISTANCE_CELLS", 300 * 7)  # blocks of 7 query rows
+    np.testing.assert_allclose(near(q_codes, q_res), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_reference_set_is_capped_and_seeded() -> None:
+    rng = np.random.default_rng(1)
+    codes, residuals = rng.normal(size=(500, 2)), rng.normal(size=(500, 3))
+    a = NeighbourDistance.fit(codes, residuals, residuals, k=5, seed=3, max_rows=120)
+    b = NeighbourDistance.fit(codes, residuals, residuals, k=5, seed=3, max_rows=120)
+    c = NeighbourDistance.fit(codes, residuals, residuals, k=5, seed=4, max_rows=120)
+    assert a.reference.shape == (120, 5) and a.reference.dtype == np.float32
+    assert np.array_equal(a.reference, b.reference) and not np.array_equal(a.reference,
+                                                                          c.reference)
+    assert NeighbourDistance.fit(codes[:3], residuals[:3], residuals, k=5, seed=0).k == 3
+
+
+def clusters(n: int, seed: int) -> pd.DataFrame:
+    """Four tight clusters on a square; normal rows sit on them."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[-4.0, -4.0, 0.0, 0.0], [4.0, 4.0, 0.0, 0.0], [-4.0, 4.0, 4.0, 4.0],
+                        [4.0, -4.0, -4.0, 4.0]])
+    rows = centres[rng.integers(0, 4, n)] + 0.3 * rng.normal(size=(n, 4))
+    return pd.DataFrame(rows, columns=list("abcd"))
+
+
+@pytest.fixture(scope="module")
+def between() -> tuple[pd.DataFrame, np.ndarray]:
+    """Normal rows plus rows halfway between two clusters (inside the normal range)."""
+    rng = np.random.default_rng(9)
+    normal = clusters(200, seed=8)
+    first, second = clusters(40, seed=10).to_numpy(), clusters(40, seed=11).to_numpy()
+    halfway = (first + second) / 2 + 0.3 * rng.normal(size=first.shape)
+    keep = np.abs(first - second).sum(axis=1) > 4  # pairs from different clusters
+    frame = pd.concat([normal, pd.DataFrame(halfway[keep], columns=list("abcd"))],
+                      ignore_index=True)
+    return frame, np.r_[np.zeros(len(normal)), np.ones(int(keep.sum()))]
+
+
+def test_neighbours_find_rows_between_clusters(between: tuple[pd.DataFrame, np.ndarray]
+                                               ) -> None:
+    frame, labels = between
+    train = clusters(1500, seed=7)
+    near = Detector(**FAST, seed=0, neighbours=5, latent_weight=0).fit(train)
+    assert roc_auc_score(labels, near.anomaly_scores(frame)) > 0.95
+    assert near.scorer_.signals == {"reconstruction": 0.0, "latent": 0.0, "neighbours": 1.0}
+    shares = near.explain(frame).to_numpy()
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_bundle_keeps_the_reference_rows_as_safetensors(tmp_path: Path) -> None:
+    train = clusters(400, seed=1)
+    det = Detector(**FAST, seed=0, neighbours=5, latent_weight=0).fit(train)
+    folder = det.save(tmp_path / "models", "near")
+    meta = json.loads((folder / "bundle.json").read_text())
+    assert meta["scoring"]["signals"]["neighbours"] == 1.0
+    assert meta["scoring"]["neighbours"]["k"] == 5
+    assert meta["scoring"]["neighbours"]["reference_rows"] == len(det.scorer_.neighbours.reference)
+    assert "scoring.safetensors" in meta["files"]
+    assert not list(folder.glob("*.pkl"))
+    again = Detector.load(folder)
+    test = clusters(50, seed=2)
+    np.testing.assert_allclose(again.anomaly_scores(test), det.anomaly_scores(test), rtol=1e-6)
+    (folder / "scoring.safetensors").write_bytes(b"tampered")
+    with pytest.raises(BundleError, match=r"scoring\.safetensors"):
+        Detector.load(folder)
+
+
+def test_reconstruction_bundles_have_no_neighbour_file(tmp_path: Path) -> None:
+    det = Detector(**FAST, seed=0, neighbours=0, latent_weight=0).fit(clusters(200, seed=1))
+    folder = det.save(tmp_path / "models", "plain")
+    assert not (folder / "scoring.safetensors").exists()
+    assert json.loads((folder / "bundle.json").read_text())["scoring"]["signals"] == {
+        "reconstruction": 1.0, "latent": 0.0, "neighbours": 0.0}
