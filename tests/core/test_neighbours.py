@@ -14,7 +14,8 @@ from sklearn.metrics import roc_auc_score
 from anomaly import Detector
 from anomaly.core import scoring
 from anomaly.core.scoring import NeighbourDistance
-from anomaly.errors import BundleError
+from anomaly.errors import BundleError, ConfigError
+from anomaly.kinds.tabular.kind import MIN_STEPS
 from tests.conftest import FAST
 
 
@@ -105,3 +106,16 @@ def test_reconstruction_bundles_have_no_neighbour_file(tmp_path: Path) -> None:
     assert not (folder / "scoring.safetensors").exists()
     assert json.loads((folder / "bundle.json").read_text())["scoring"]["signals"] == {
         "reconstruction": 1.0, "latent": 0.0, "neighbours": 0.0}
+
+
+def test_small_tables_train_more_steps_an_epoch() -> None:
+    det = Detector(**FAST, seed=0).fit(clusters(1000, seed=1))  # 800 training rows, batch 64
+    assert det.training_summary_["batch_size"] == max(16, 800 // MIN_STEPS) < 64
+    big = Detector(**{**FAST, "max_epochs": 1}, seed=0).fit(clusters(10_000, seed=1))
+    assert big.training_summary_["batch_size"] == 64  # 8000 rows: enough steps with 64
+    assert big.settings_.training.batch_size == 64  # the setting is kept as given
+
+
+def test_negative_neighbours_are_refused_before_training() -> None:
+    with pytest.raises(ConfigError, match="neighbours must be >= 0"):
+        Detector(**FAST, neighbours=-1).fit(clusters(50, seed=1))
