@@ -57,6 +57,10 @@ def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = Fal
     net = meta["network"]
     echo(f"  network: {net['class']} {_pairs(net['args'])}")
     echo(f"  training: {_pairs(meta['training'])}")
+    scoring = meta.get("scoring", {})
+    near = scoring.get("neighbours")
+    echo(f"  score: {scoring.get('method', '?')}"
+         + (f" (k={near['k']}, {near['reference_rows']:,} reference rows)" if near else ""))
     echo(f"  data: {meta['data'].get('path')} sha256 {str(meta['data'].get('sha256'))[:12]}… "
           f"rows {meta['data'].get('rows')}")
     echo(f"  threshold v{t['version']}: {t['value']:.4g} ({_method(t)})")

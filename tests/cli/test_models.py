@@ -26,9 +26,12 @@ def test_models_and_info_output(workspace: Path, tmp_path: Path) -> None:
     assert "  other columns: row_id (id)" in lines
     assert any(line.startswith("  threshold v1: ") for line in lines)
     assert any("model.safetensors" in line for line in lines)
+    assert any(line.startswith("  score: mean distance to the k nearest training rows")
+               and "(k=5, " in line for line in lines)
 
     as_json = run_main("info", "toy", "--json", "--workspace", str(workspace))
     meta = json.loads(as_json.stdout)
     assert meta["name"] == "toy" and meta["version"] == 1
-    assert set(meta["files"]) == {"model.safetensors", "history.csv", "validation_scores.csv"}
+    assert set(meta["files"]) == {"model.safetensors", "scoring.safetensors", "history.csv",
+                                  "validation_scores.csv"}
     assert meta["training"]["train_rows"] + meta["training"]["validation_rows"] == 600
