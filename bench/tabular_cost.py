@@ -13,6 +13,7 @@ on the scoring rows (an in-memory frame: no file I/O, so the ratio isolates the 
 per-row cost), interleaved, best of the rounds. Only the ratios are the result.
 
 Run:  python -m bench.tabular_cost [--rows 100000] [--score-rows 200000] [--repeats 3]
+      [--epochs N] (fewer epochs: a quicker look; the scorer's share of fit time grows)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 if __package__ in (None, ""):  # `python bench/tabular_cost.py` as well as `python -m bench...`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--score-rows", type=int, default=200_000)
     parser.add_argument("--fit-repeats", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="scoring rounds")
+    parser.add_argument("--epochs", type=int, default=None, help="max epochs [the default]")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # as bench.train_speed: steadier on a shared machine
     quiet()
     logging.getLogger("anomaly").setLevel(logging.ERROR)
     columns = [f"x{i}" for i in range(32)]
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def fit(name: str) -> float:
         started = time.perf_counter()
-        fitted[name] = Detector(seed=0, **RECIPES[name]).fit(train)
+        fitted[name] = Detector(seed=0, max_epochs=args.epochs, **RECIPES[name]).fit(train)
         return time.perf_counter() - started
 
     def run(name: str) -> float:

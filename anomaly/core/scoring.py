@@ -175,14 +175,14 @@ class NeighbourDistance:
     def __call__(self, codes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
         """Mean Euclidean distance of each row to its k nearest reference rows."""
         reference = torch.from_numpy(self.reference)
-        ref_sq = reference.square().sum(dim=1)
+        ref_sq, ref_t = reference.square().sum(dim=1), reference.T.contiguous()
         query = torch.from_numpy(self.coordinates(codes, residuals))
         out = np.empty(len(query), dtype=np.float64)
         block = max(1, DISTANCE_CELLS // max(len(reference), 1))
         with torch.inference_mode():
             for start in range(0, len(query), block):
                 q = query[start:start + block]
-                squared = torch.addmm(ref_sq, q, reference.T, alpha=-2.0)
+                squared = torch.addmm(ref_sq, q, ref_t, alpha=-2.0)
                 squared.add_(q.square().sum(dim=1, keepdim=True)).clamp_(min=0.0)
                 nearest = torch.topk(squared, self.k, dim=1, largest=False, sorted=False).values
                 out[start:start + len(q)] = nearest.sqrt_().mean(dim=1).numpy()
