@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ NOT_RUN = {
     "pip ": "installs packages: the environment running the tests has them",
     ".venv/bin/python -m pytest": "runs this very test suite",
 }
+SHELL = re.compile(r"[|<>;&$`]")
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -62,11 +64,14 @@ def run_step(step: Step, cwd: Path) -> str:
         exec(compile(step.text, "README.md", "exec"), {"__name__": "readme"})
         return ""
     words = shlex.split(step.text, comments=True)
-    if words[0] == "anomaly":
+    if words[0] == "anomaly" and not SHELL.search(step.text.split("#")[0]):
         result = run_main(*words[1:])
         return "" if result.returncode == 0 else f"exit {result.returncode}: {result.stderr}"
-    done = subprocess.run(["bash", "-c", step.text], cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    # a shell line (mkdir, cp, or an anomaly command with a redirection or a pipe): bash runs
+    # it, with `anomaly` the CLI of the Python running the tests
+    cli = f'anomaly() {{ "{sys.executable}" -m anomaly.cli "$@"; }}\n'
+    done = subprocess.run(["bash", "-c", cli + step.text], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
     return "" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr}"
 
 
