@@ -58,6 +58,7 @@ class LogsKind(RowKind):
     default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
     default_quantile = DEFAULT_QUANTILE
     partitionable = False  # sessions span lines: a file is read whole
+    rebaselines = False
     file_patterns = ("*.log", "*.log.gz", "*.txt", "*.csv")
 
     def read(self, data: Any, settings: Settings, source: str,

@@ -39,6 +39,7 @@ class TabularKind(RowKind):
     default_latent_weight = DEFAULT_LATENT_WEIGHT
     default_quantile = DEFAULT_QUANTILE
     partitionable = True
+    rebaselines = False
     file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,

@@ -23,6 +23,7 @@ from anomaly.kinds.tabular.features import TabularFeatures, fmt_row
 log = logging.getLogger("anomaly")
 
 AUTO_GAP_STEPS = 3.0  # automatic gap: a step over 3 × the median training step
+REBASE_MIN_SCALE = 1e-3  # a sensor constant through the warm-up is shifted, not blown up
 
 
 def time_values(frame: pd.DataFrame, column: str, source: str, row_offset: int = 0
@@ -197,6 +198,26 @@ class TimeseriesFeatures:
         times = time_values(frame, self.time_col, source, row_offset)
         groups = group_codes(frame, self.group_col, source)
         return inputs, times, segment_starts(times, groups, self.max_gap)
+
+    def rebase(self, warmup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shift and scale that give the scaled sensor inputs of `warmup` (a run's first rows)
+        mean 0 and standard deviation 1, as the training rows have; missing flags and one-hot
+        inputs keep shift 0, scale 1.
+
+        Example:
+            >>> frame = pd.DataFrame({"t": range(4), "a": [0.0, 2.0, 4.0, 6.0]})
+            >>> f = TimeseriesFeatures().fit(frame, DataConfig(time_col="t"), WindowConfig())
+            >>> [v.round(3).tolist() for v in f.rebase(np.array([[3.0], [5.0]]))]
+            [[4.0], [1.0]]
+        """
+        values = warmup.astype(np.float64)
+        numeric = {c.name for c in self.numeric}
+        plain = np.array([name == src and src in numeric
+                          for name, src in zip(self.input_names, self.input_sources,
+                                               strict=True)])
+        shift = np.where(plain, values.mean(axis=0), 0.0)
+        scale = np.where(plain, np.maximum(values.std(axis=0), REBASE_MIN_SCALE), 1.0)
+        return shift, scale
 
     def windows(self, frame: pd.DataFrame, source: str, policy: str = "fail",
                 stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:

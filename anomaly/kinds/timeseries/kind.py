@@ -33,6 +33,7 @@ from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.tabular.kind import column_schema, read_tables
+from anomaly.kinds.timeseries.events import EventCollector
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
     group_codes,
@@ -69,6 +70,7 @@ class TimeseriesKind:
     item = KIND_ITEMS["timeseries"]
     default_latent_weight = 0.0  # window codes: the scorer uses reconstruction alone
     partitionable = False  # windows span rows: a file is scored in one stream
+    rebaselines = True  # --baseline-rows: each file (group) judged against its warm-up
     file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,
@@ -169,7 +171,7 @@ class TimeseriesKind:
         """Scored rows in time order (per group); chunks must continue each other in time."""
         n = len(model.features.feature_columns)
         for rows in window_stream(model.network, model.features, chunks, source, policy,
-                                  row_offset):
+                                  row_offset, model.baseline_rows):
             scores, shares = model.scorer.score(stacked_errors(rows, n))
             yield scored_frame(rows.drop(columns=["_row", "_errors"]), scores, shares,
                                model.validation_scores, model.features.feature_columns,
@@ -178,7 +180,8 @@ class TimeseriesKind:
     def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
                    policy: str) -> RowScores:
         """Scores in the input's row order (scoring itself runs in time order)."""
-        parts = list(window_stream(model.network, model.features, [frame], source, policy))
+        parts = list(window_stream(model.network, model.features, [frame], source, policy,
+                                   baseline=model.baseline_rows))
         rows = pd.concat(parts)
         scores, shares = model.scorer.score(stacked_errors(rows, len(
             model.features.feature_columns)))
@@ -232,6 +235,11 @@ class TimeseriesKind:
                                  f"({', '.join(names[:5])}) — say which with --group "
                                  f"{names[0]}")
         return Item(frame, int(hits[0]), [])
+
+    def events(self, model: Model) -> EventCollector:
+        """Flagged timestamps joined into events across gaps shorter than one window."""
+        f = model.features
+        return EventCollector(f.time_col, f.group_col, f.window)
 
     def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:
         return column_schema(features.table, settings, features.group_col)

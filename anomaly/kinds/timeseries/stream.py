@@ -9,6 +9,12 @@ error at that timestamp's own position (default, chosen on SKAB: fewest false al
 `window_stream` keeps, per group, the last `window - 1` scored rows as context and the rows
 whose covering windows are not complete yet; scoring a file in chunks therefore gives exactly
 what scoring it at once gives.
+
+With `baseline` rows (``anomaly score --baseline-rows N``) each group's inputs are first
+re-centred and re-scaled on that group's own first N rows (`TimeseriesFeatures.rebase`): a new
+run of the machine starts from a known-good warm-up, and the network judges the run against it
+rather than against the levels of the training run. The first N rows of a group are held back
+until they are all read, so chunked scoring still equals whole-file scoring.
 """
 
 from __future__ import annotations
@@ -64,6 +70,17 @@ def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: n
 
 
 @dataclass
+class _Warmup:
+    """Per-group rows held until the group's first `baseline` rows are read."""
+
+    x: np.ndarray
+    t: np.ndarray
+    out: pd.DataFrame
+    shift: np.ndarray | None = None  # set once the warm-up is complete
+    scale: np.ndarray | None = None
+
+
+@dataclass
 class _Pending:
     """Per-group scoring state between chunks."""
 
@@ -76,11 +93,14 @@ class _Pending:
 
 def window_stream(network: nn.Module, features: TimeseriesFeatures,
                   chunks: Iterable[pd.DataFrame], source: str, policy: str,
-                  row_offset: int = 0) -> Iterator[pd.DataFrame]:
+                  row_offset: int = 0, baseline: int | None = None) -> Iterator[pd.DataFrame]:
     """Carried columns of rows in time order, with "_row" (position in the input) and
-    "_errors" (per-sensor errors), emitted once every window covering a row is known."""
+    "_errors" (per-sensor errors), emitted once every window covering a row is known.
+
+    `baseline`: re-centre and re-scale each group on its own first `baseline` rows."""
     f = features
     state: dict[str, _Pending] = {}
+    warm: dict[str, _Warmup] = {}
     ready: list[pd.DataFrame] = []
     offset, seq = row_offset, 0
     last_time: dict[str, float] = {}
@@ -105,18 +125,49 @@ def window_stream(network: nn.Module, features: TimeseriesFeatures,
                                  "back in time across a chunk boundary — sort the file by "
                                  "time (and group) before scoring it in chunks")
             last_time[g] = float(times[idx[-1]])
-            ready += _advance(network, f, state, g, inputs[idx], times[idx], out.iloc[idx],
-                              final=False)
+            x, t, part = inputs[idx], times[idx], out.iloc[idx]
+            if baseline is not None:
+                x, t, part = _warm_up(f, warm, g, x, t, part, baseline)
+                if not len(x):  # still in its warm-up
+                    continue
+            ready += _advance(network, f, state, g, x, t, part, final=False)
         offset += len(chunk)
         seq += len(chunk)
-        waiting = [int(p.out["_seq"].iloc[0]) for p in state.values() if len(p.out)]
+        held = [p.out for p in state.values()] + [w.out for w in warm.values()]
+        waiting = [int(out["_seq"].iloc[0]) for out in held if len(out)]
         yield from _emit(ready, min(waiting, default=seq))
     if seq < f.window:
         raise InputError(f"{source}: {seq:,} row(s) — shorter than one window "
                          f"({f.window} rows); score at least {f.window} rows of the series")
+    short = {g: len(w.x) for g, w in warm.items() if w.shift is None}
+    if baseline is not None and short:
+        g, n = next(iter(short.items()))
+        where = f"group {g!r} of the file" if f.group_col else "the file"
+        raise InputError(f"{source}: {where} has {n:,} row(s) — --baseline-rows {baseline:,} "
+                         "needs at least that many rows per file (and group) to learn the "
+                         "run's own levels; pass a smaller --baseline-rows or leave it out")
     for g, p in state.items():
         ready += _advance(network, f, state, g, p.x[:0], p.t[:0], p.out.iloc[:0], final=True)
     yield from _emit(ready, seq)
+
+
+def _warm_up(features: TimeseriesFeatures, warm: dict[str, _Warmup], group: str,
+             x: np.ndarray, t: np.ndarray, out: pd.DataFrame, baseline: int
+             ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Rows of one group ready to score, rebased on its first `baseline` rows (held till then)."""
+    w = warm.get(group)
+    if w is None:
+        w = warm[group] = _Warmup(x[:0], t[:0], out.iloc[:0])
+    if w.shift is None:
+        w.x, w.t = np.concatenate([w.x, x]), np.concatenate([w.t, t])
+        w.out = pd.concat([w.out, out]) if len(w.out) else out
+        if len(w.x) < baseline:
+            return x[:0], t[:0], out.iloc[:0]
+        w.shift, w.scale = features.rebase(w.x[:baseline])
+        x, t, out = w.x, w.t, w.out
+        w.x, w.t, w.out = x[:0], t[:0], out.iloc[:0]
+    rebased = ((x - w.shift) / w.scale).astype(x.dtype)
+    return rebased, t, out
 
 
 def _advance(network: nn.Module, features: TimeseriesFeatures, state: dict[str, _Pending],
