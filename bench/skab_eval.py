@@ -8,8 +8,9 @@ pooled for ROC/PR). Two evaluations:
 * published — SKAB's loop only flags rows 59 … len − 119 of a test part, so flags outside that
   range are dropped (the rows still count, as negatives predicted), as its numbers were made.
 
-Events: runs of flags joined across gaps of fewer than `EVENT_GAP` rows
-(`anomaly.kinds.timeseries.events`, the rule of the `.events.csv` sidecar); event recall is the
+Events: runs of flags joined across gaps shorter than the method's window (60 rows for SKAB's
+peers, the model's window for ours: `anomaly.kinds.timeseries.events`, the rule of the
+`.events.csv` sidecar); event recall is the
 share of labelled faults that an event overlaps, false events are events that overlap none,
 per hour of test data (SKAB samples once a second).
 """
@@ -25,7 +26,6 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from anomaly.core.metrics import segments, skab_report
 from anomaly.kinds.timeseries.events import flag_runs
 
-EVENT_GAP = 60  # rows (SKAB: seconds); one window of SKAB's Conv-AE
 ROW_SECONDS = 1.0
 STEPS = 60
 
@@ -38,6 +38,7 @@ class FileResult:
     labels: np.ndarray
     scores: np.ndarray
     flags: np.ndarray
+    gap: int = STEPS  # rows: flags closer than this are one event (the method's window)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def events(results: Sequence[FileResult]) -> tuple[float, float]:
     """Event recall and false events per hour, pooled over files."""
     found = total = false = 0
     for r in results:
-        runs = flag_runs(r.flags, EVENT_GAP)
+        runs = flag_runs(r.flags, r.gap)
         truth = segments(r.labels)
         total += len(truth)
         found += sum(any(a <= e and s <= b for s, e in runs) for a, b in

@@ -42,7 +42,12 @@ from anomaly.kinds.timeseries.features import (
     time_values,
 )
 from anomaly.kinds.timeseries.report import describe_metrics, timeseries_metrics
-from anomaly.kinds.timeseries.stream import stacked_errors, timestamp_errors, window_stream
+from anomaly.kinds.timeseries.stream import (
+    error_columns,
+    stacked_errors,
+    timestamp_errors,
+    window_stream,
+)
 from anomaly.nn.dense import default_hidden
 
 log = logging.getLogger("anomaly")
@@ -173,7 +178,7 @@ class TimeseriesKind:
         for rows in window_stream(model.network, model.features, chunks, source, policy,
                                   row_offset, model.baseline_rows):
             scores, shares = model.scorer.score(stacked_errors(rows, n))
-            yield scored_frame(rows.drop(columns=["_row", "_errors"]), scores, shares,
+            yield scored_frame(rows.drop(columns=["_row", *error_columns(n)]), scores, shares,
                                model.validation_scores, model.features.feature_columns,
                                threshold)
 

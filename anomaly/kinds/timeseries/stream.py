@@ -19,14 +19,17 @@ until they are all read, so chunked scoring still equals whole-file scoring.
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
-from anomaly.core.scoring import fold_inputs, run_network
+from anomaly.core.scoring import fold_inputs
 from anomaly.errors import InputError
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
@@ -36,8 +39,39 @@ from anomaly.kinds.timeseries.features import (
     time_order,
     window_index,
 )
+from anomaly.nn.conv import ConvAutoencoder
 
-WINDOW_BATCH = 8192  # windows per network call (memory ≈ batch × window × sensors)
+WINDOW_BATCH = 8192  # windows gathered at once (memory ≈ batch × window × sensors)
+NETWORK_BATCH = 256  # windows per network call: cache-sized batches run ~1.6× faster on CPU
+ERRORS = "_e:"  # prefix of the per-sensor error columns `window_stream` adds
+_FROZEN: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+def inference_network(network: nn.Module, window: int, n_inputs: int) -> nn.Module:
+    """The network traced, frozen and optimised for inference (conv networks, ~2× faster on
+    CPU, same outputs); built once per trained network. Other networks are used as they are."""
+    if not isinstance(network, ConvAutoencoder):
+        return network
+    fast = _FROZEN.get(network)
+    if fast is None:
+        network.eval()
+        sample = torch.zeros(2, window, n_inputs)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python branches
+            fast = torch.jit.optimize_for_inference(torch.jit.freeze(
+                torch.jit.trace(network, sample)))
+        _FROZEN[network] = fast
+    return fast
+
+
+def window_errors(network: nn.Module, windows: np.ndarray) -> np.ndarray:
+    """Squared reconstruction error of each window (windows × window × inputs), float32."""
+    errors = np.empty(windows.shape, dtype=np.float32)
+    with torch.inference_mode():
+        for first in range(0, len(windows), NETWORK_BATCH):
+            x = torch.from_numpy(np.ascontiguousarray(windows[first:first + NETWORK_BATCH]))
+            errors[first:first + NETWORK_BATCH] = network(x).sub_(x).square_().numpy()
+    return errors
 
 
 def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: np.ndarray,
@@ -46,27 +80,44 @@ def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: n
     index = window_index(starts, features.window, 1)
     n_sensors = len(features.feature_columns)
     how = features.aggregate
+    fast = inference_network(network, features.window, inputs.shape[1])
     total = np.full((len(inputs), n_sensors), np.inf if how == "min" else 0.0)
     count = np.zeros(len(inputs))
     for first in range(0, len(index), WINDOW_BATCH):
         idx = index[first:first + WINDOW_BATCH]
-        raw, _ = run_network(network, inputs[idx], batch=WINDOW_BATCH)
-        err = fold_inputs(raw, features.input_sources,
+        err = fold_inputs(window_errors(fast, inputs[idx]), features.input_sources,
                           features.feature_columns).astype(np.float64)
-        per_window = err.mean(axis=1)
-        for k in range(idx.shape[1]):  # rows idx[:, k] are distinct: plain fancy indexing
-            rows = idx[:, k]
-            if how == "point":
-                total[rows] += err[:, k]
-            elif how == "min":
-                total[rows] = np.minimum(total[rows], per_window)
-            else:
-                total[rows] += per_window
-            count[rows] += 1
+        if how == "min":
+            per_window = err.mean(axis=1)
+            for k in range(idx.shape[1]):  # rows idx[:, k] are distinct: plain fancy indexing
+                total[idx[:, k]] = np.minimum(total[idx[:, k]], per_window)
+            continue
+        # Sum each row's errors over the windows covering it, without a loop over positions:
+        # one weighted bincount per sensor over the rows this batch touches.
+        low = int(idx.min())
+        span = int(idx.max()) - low + 1
+        rows = (idx - low).ravel()
+        if how == "point":
+            weights = err.reshape(-1, n_sensors)
+        else:  # "mean": each window's mean error counts at every row it covers
+            weights = np.repeat(err.mean(axis=1), idx.shape[1], axis=0)
+        for j in range(n_sensors):
+            total[low:low + span, j] += np.bincount(rows, weights=weights[:, j], minlength=span)
+        count[low:low + span] += np.bincount(rows, minlength=span)
     if how == "min":
         return total
     result: np.ndarray = total / np.maximum(count, 1)[:, None]
     return result
+
+
+def error_columns(n_sensors: int) -> list[str]:
+    """Names of the per-sensor error columns of `window_stream`'s output."""
+    return [f"{ERRORS}{j}" for j in range(n_sensors)]
+
+
+def stacked_errors(frame: pd.DataFrame, n_sensors: int) -> np.ndarray:
+    """The error columns of `window_stream` output as one rows × sensors array."""
+    return frame[error_columns(n_sensors)].to_numpy(dtype=np.float64)
 
 
 @dataclass
@@ -94,8 +145,8 @@ class _Pending:
 def window_stream(network: nn.Module, features: TimeseriesFeatures,
                   chunks: Iterable[pd.DataFrame], source: str, policy: str,
                   row_offset: int = 0, baseline: int | None = None) -> Iterator[pd.DataFrame]:
-    """Carried columns of rows in time order, with "_row" (position in the input) and
-    "_errors" (per-sensor errors), emitted once every window covering a row is known.
+    """Carried columns of rows in time order, with "_row" (position in the input) and the
+    per-sensor errors (`error_columns`), emitted once every window covering a row is known.
 
     `baseline`: re-centre and re-scale each group on its own first `baseline` rows."""
     f = features
@@ -195,9 +246,10 @@ def _advance(network: nn.Module, features: TimeseriesFeatures, state: dict[str, 
     if n_done:
         # windows covering the complete rows all lie inside the block (see module docstring)
         errors = timestamp_errors(network, features, bx, starts)
-        scored = pending_out.iloc[:n_done].copy()
-        scored["_errors"] = list(errors[n_ctx:n_ctx + n_done])
-        result.append(scored)
+        done_errors = pd.DataFrame(errors[n_ctx:n_ctx + n_done],
+                                   columns=error_columns(errors.shape[1]))
+        scored = pending_out.iloc[:n_done].reset_index(drop=True)
+        result.append(pd.concat([scored, done_errors], axis=1))
     keep = max(0, n_ctx + n_done - (w - 1))
     state[group] = _Pending(bx[keep:n_ctx + n_done], bt[keep:n_ctx + n_done],
                             bx[n_ctx + n_done:], bt[n_ctx + n_done:],
@@ -219,9 +271,3 @@ def _emit(ready: list[pd.DataFrame], before: int) -> Iterator[pd.DataFrame]:
     if len(out):
         yield out.drop(columns=["_seq"])
 
-
-def stacked_errors(frame: pd.DataFrame, n_sensors: int) -> np.ndarray:
-    """The "_errors" column of `window_stream` output as one rows × sensors array."""
-    if not len(frame):
-        return np.zeros((0, n_sensors))
-    return np.stack(list(frame["_errors"]))
