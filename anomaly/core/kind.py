@@ -120,6 +120,7 @@ class Explanation:
 
     score: float
     table: pd.DataFrame  # columns "feature", "error_share" and what the kind can add
+    window: pd.DataFrame | None = None  # time series: time, sensor, input, reconstruction
 
 
 class Kind(Protocol):

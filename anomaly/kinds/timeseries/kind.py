@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from anomaly.config import Settings, TrainingConfig
@@ -44,6 +45,7 @@ from anomaly.kinds.timeseries.features import (
 from anomaly.kinds.timeseries.report import describe_metrics, timeseries_metrics
 from anomaly.kinds.timeseries.stream import (
     error_columns,
+    inference_network,
     stacked_errors,
     timestamp_errors,
     window_stream,
@@ -206,7 +208,8 @@ class TimeseriesKind:
                                         else str(row[c]) for c in f.feature_columns],
                               "error_share": rows.shares[at]})
         return Explanation(float(rows.scores[at]),
-                           table.sort_values("error_share", ascending=False, ignore_index=True))
+                           table.sort_values("error_share", ascending=False, ignore_index=True),
+                           window_view(model, context, at))
 
     def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
         """The row at time `key`, read as the time column is read (``2024-03-01 06:00`` finds
@@ -289,3 +292,29 @@ def context_rows(frame: pd.DataFrame, position: int, time_col: str, group_col: s
     order = same[np.argsort(times[same], kind="stable")]
     at = int(np.flatnonzero(order == position)[0])
     return frame.iloc[order[max(0, at - window + 1):at + window]]
+
+
+def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:
+    """The window that ends at row `at` of a time-ordered `context` (the first window when
+    fewer rows precede it), long form: each sensor's input and reconstruction at each time,
+    in the sensor's own units."""
+    f = model.features
+    inputs, _, _ = f.rows(context, "input")
+    first = min(max(0, at - f.window + 1), max(0, len(context) - f.window))
+    x = inputs[first:first + f.window]
+    if len(x) < f.window:  # a short series: padded as scoring pads it
+        x = np.concatenate([x, np.repeat(x[-1:], f.window - len(x), axis=0)])
+    network = inference_network(model.network, f.window, x.shape[1])
+    with torch.inference_mode():
+        recon = network(torch.from_numpy(np.ascontiguousarray(x[None]))).numpy()[0]
+    times = context[f.time_col].to_numpy()[first:first + f.window]
+    parts = []
+    for j, column in enumerate(f.input_names):
+        sensor = next((c for c in f.numeric if c.name == column), None)
+        if sensor is None:  # missing flags and one-hot inputs: not a sensor's reading
+            continue
+        parts.append(pd.DataFrame({
+            "time": times, "sensor": column,
+            "input": x[:len(times), j] * sensor.scale + sensor.center,
+            "reconstruction": recon[:len(times), j] * sensor.scale + sensor.center}))
+    return pd.concat(parts, ignore_index=True)

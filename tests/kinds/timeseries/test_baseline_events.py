@@ -98,6 +98,20 @@ def test_events_join_flags_across_short_gaps_and_keep_the_peak() -> None:
     assert flag_runs(np.array([1, 0, 0, 0, 1, 1]), gap=3) == [(0, 0), (4, 5)]
 
 
+def test_explanation_shows_the_window_input_against_its_reconstruction(fitted: Detector
+                                                                      ) -> None:
+    test = make_series(200, seed=5, start=3000)
+    test.loc[120, "b"] += 4.0
+    window = fitted.explain_item(test, 120).window
+    assert window is not None
+    assert list(window.columns) == ["time", "sensor", "input", "reconstruction"]
+    assert len(window) == 16 * 3 and window["time"].max() == 3120.0  # the window ending there
+    b = window[window["sensor"] == "b"].set_index("time")
+    np.testing.assert_allclose(b["input"], test.set_index("t").loc[b.index, "b"], rtol=1e-5)
+    gap = (window["input"] - window["reconstruction"]).abs()
+    assert window.loc[gap.idxmax(), ["time", "sensor"]].tolist() == [3120.0, "b"]
+
+
 @pytest.mark.slow
 def test_cli_baseline_rows_and_events_sidecar(tmp_path: Path) -> None:
     train = tmp_path / "train.csv"
