@@ -101,6 +101,39 @@ def segment_starts(times: np.ndarray, groups: np.ndarray, max_gap: float) -> np.
     return starts
 
 
+def window_starts(starts: np.ndarray, window: int, stride: int = 1
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """First row of every window and the end (exclusive) of its segment; windows never cross a
+    segment start, and a segment shorter than the window gets one window (padded by `window_rows`).
+
+    Example:
+        >>> [a.tolist() for a in window_starts(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3)]
+        [[0, 1, 4], [4, 4, 6]]
+    """
+    bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
+    firsts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for a, b in itertools.pairwise(bounds):
+        if b - a >= window:
+            first = np.arange(a, b - window + 1, stride)
+            if first[-1] != b - window:  # the last rows of a segment are always covered
+                first = np.append(first, b - window)
+        else:
+            first = np.array([a])
+        firsts.append(first)
+        ends.append(np.full(len(first), b))
+    if not firsts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(firsts).astype(np.int64), np.concatenate(ends).astype(np.int64)
+
+
+def window_rows(first: np.ndarray, end: np.ndarray, window: int) -> np.ndarray:
+    """Row indices (windows × window) of windows starting at `first` in segments ending at
+    `end`; a window longer than its segment repeats the segment's last row."""
+    rows: np.ndarray = np.minimum(first[:, None] + np.arange(window), end[:, None] - 1)
+    return rows
+
+
 def window_index(starts: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
     """Row indices of every window (n_windows × window), never crossing a segment start.
 
@@ -108,20 +141,7 @@ def window_index(starts: np.ndarray, window: int, stride: int = 1) -> np.ndarray
         >>> window_index(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3).tolist()
         [[0, 1, 2], [1, 2, 3], [4, 5, 5]]
     """
-    bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
-    blocks: list[np.ndarray] = []
-    offsets = np.arange(window)
-    for a, b in itertools.pairwise(bounds):
-        if b - a >= window:
-            first = np.arange(a, b - window + 1, stride)
-            if first[-1] != b - window:  # the last rows of a segment are always covered
-                first = np.append(first, b - window)
-            blocks.append(first[:, None] + offsets)
-        else:
-            blocks.append(np.minimum(a + offsets, b - 1)[None, :])
-    if not blocks:
-        return np.zeros((0, window), dtype=np.int64)
-    return np.concatenate(blocks).astype(np.int64)
+    return window_rows(*window_starts(starts, window, stride), window)
 
 
 @dataclass

@@ -37,7 +37,8 @@ from anomaly.kinds.timeseries.features import (
     report_duplicates,
     segment_starts,
     time_order,
-    window_index,
+    window_rows,
+    window_starts,
 )
 from anomaly.nn.conv import ConvAutoencoder
 
@@ -77,18 +78,19 @@ def window_errors(network: nn.Module, windows: np.ndarray) -> np.ndarray:
 def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: np.ndarray,
                      starts: np.ndarray) -> np.ndarray:
     """Per-row, per-sensor error aggregated over the windows covering each row."""
-    index = window_index(starts, features.window, 1)
+    first, end = window_starts(starts, features.window, 1)
     n_sensors = len(features.feature_columns)
     how = features.aggregate
     fast = inference_network(network, features.window, inputs.shape[1])
     total = np.full((len(inputs), n_sensors), np.inf if how == "min" else 0.0)
     count = np.zeros(len(inputs))
-    for first in range(0, len(index), WINDOW_BATCH):
-        idx = index[first:first + WINDOW_BATCH]
+    for at in range(0, len(first), WINDOW_BATCH):
+        idx = window_rows(first[at:at + WINDOW_BATCH], end[at:at + WINDOW_BATCH],
+                          features.window)
         err = fold_inputs(window_errors(fast, inputs[idx]), features.input_sources,
-                          features.feature_columns).astype(np.float64)
+                          features.feature_columns)
         if how == "min":
-            per_window = err.mean(axis=1)
+            per_window = err.mean(axis=1, dtype=np.float64)
             for k in range(idx.shape[1]):  # rows idx[:, k] are distinct: plain fancy indexing
                 total[idx[:, k]] = np.minimum(total[idx[:, k]], per_window)
             continue
@@ -100,7 +102,7 @@ def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: n
         if how == "point":
             weights = err.reshape(-1, n_sensors)
         else:  # "mean": each window's mean error counts at every row it covers
-            weights = np.repeat(err.mean(axis=1), idx.shape[1], axis=0)
+            weights = np.repeat(err.mean(axis=1, dtype=np.float64), idx.shape[1], axis=0)
         for j in range(n_sensors):
             total[low:low + span, j] += np.bincount(rows, weights=weights[:, j], minlength=span)
         count[low:low + span] += np.bincount(rows, minlength=span)
