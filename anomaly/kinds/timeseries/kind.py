@@ -45,7 +45,6 @@ from anomaly.kinds.timeseries.features import (
 from anomaly.kinds.timeseries.report import describe_metrics, timeseries_metrics
 from anomaly.kinds.timeseries.stream import (
     error_columns,
-    inference_network,
     stacked_errors,
     timestamp_errors,
     window_stream,
@@ -304,9 +303,9 @@ def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:
     x = inputs[first:first + f.window]
     if len(x) < f.window:  # a short series: padded as scoring pads it
         x = np.concatenate([x, np.repeat(x[-1:], f.window - len(x), axis=0)])
-    network = inference_network(model.network, f.window, x.shape[1])
+    model.network.eval()
     with torch.inference_mode():
-        recon = network(torch.from_numpy(np.ascontiguousarray(x[None]))).numpy()[0]
+        recon = model.network(torch.from_numpy(np.ascontiguousarray(x[None]))).numpy()[0]
     times = context[f.time_col].to_numpy()[first:first + f.window]
     parts = []
     for j, column in enumerate(f.input_names):

@@ -19,8 +19,6 @@ until they are all read, so chunked scoring still equals whole-file scoring.
 
 from __future__ import annotations
 
-import warnings
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -40,33 +38,15 @@ from anomaly.kinds.timeseries.features import (
     window_rows,
     window_starts,
 )
-from anomaly.nn.conv import ConvAutoencoder
 
 WINDOW_BATCH = 8192  # windows gathered at once (memory ≈ batch × window × sensors)
 NETWORK_BATCH = 256  # windows per network call: cache-sized batches run ~1.6× faster on CPU
 ERRORS = "_e:"  # prefix of the per-sensor error columns `window_stream` adds
-_FROZEN: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
-
-
-def inference_network(network: nn.Module, window: int, n_inputs: int) -> nn.Module:
-    """The network traced, frozen and optimised for inference (conv networks, ~2× faster on
-    CPU, same outputs); built once per trained network. Other networks are used as they are."""
-    if not isinstance(network, ConvAutoencoder):
-        return network
-    fast = _FROZEN.get(network)
-    if fast is None:
-        network.eval()
-        sample = torch.zeros(2, window, n_inputs)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python branches
-            fast = torch.jit.optimize_for_inference(torch.jit.freeze(
-                torch.jit.trace(network, sample)))
-        _FROZEN[network] = fast
-    return fast
 
 
 def window_errors(network: nn.Module, windows: np.ndarray) -> np.ndarray:
     """Squared reconstruction error of each window (windows × window × inputs), float32."""
+    network.eval()
     errors = np.empty(windows.shape, dtype=np.float32)
     with torch.inference_mode():
         for first in range(0, len(windows), NETWORK_BATCH):
@@ -81,13 +61,12 @@ def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: n
     first, end = window_starts(starts, features.window, 1)
     n_sensors = len(features.feature_columns)
     how = features.aggregate
-    fast = inference_network(network, features.window, inputs.shape[1])
     total = np.full((len(inputs), n_sensors), np.inf if how == "min" else 0.0)
     count = np.zeros(len(inputs))
     for at in range(0, len(first), WINDOW_BATCH):
         idx = window_rows(first[at:at + WINDOW_BATCH], end[at:at + WINDOW_BATCH],
                           features.window)
-        err = fold_inputs(window_errors(fast, inputs[idx]), features.input_sources,
+        err = fold_inputs(window_errors(network, inputs[idx]), features.input_sources,
                           features.feature_columns)
         if how == "min":
             per_window = err.mean(axis=1, dtype=np.float64)
