@@ -45,8 +45,8 @@ class EventCollector:
         >>> c.add(pd.DataFrame({"t": range(8), "anomaly_score": [0, 5, 0, 6, 0, 0, 7, 0.0],
         ...                     "is_anomaly": [0, 1, 0, 1, 0, 0, 1, 0],
         ...                     "top_features": ["a"] * 8}))
-        >>> c.finish()[["start", "end", "flagged_rows", "peak_score"]].values.tolist()
-        [[1, 3, 2, 6.0], [6, 6, 1, 7.0]]
+        >>> c.finish()[["start", "end", "flagged_rows", "peak_time"]].values.tolist()
+        [[1, 3, 2, 3], [6, 6, 1, 6]]
     """
 
     time_col: str
