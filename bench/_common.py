@@ -13,7 +13,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 _NOISY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
@@ -86,13 +85,3 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     for row in text:
         print("  ".join(c.rjust(w) if i else c.ljust(w)
                         for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-
-
-def rule_thresholds(rules: dict[str, dict[str, Any]], validation: Any) -> dict[str, float]:
-    """Threshold of each named rule ({"method": …, params…}) from validation scores only."""
-    from anomaly.core.thresholds import choose_threshold
-
-    return {name: float(choose_threshold(rule["method"], validation,
-                                         **{k: v for k, v in rule.items() if k != "method"}
-                                         ).value)
-            for name, rule in rules.items()}

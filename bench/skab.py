@@ -1,29 +1,38 @@
-"""SKAB benchmark for `--kind timeseries`, plus scoring throughput against the tabular path.
+"""SKAB benchmark for `--kind timeseries`: ours against SKAB's Conv-AE and its level chart.
 
-Reads ../shared/data/skab (17 labelled experiments + anomaly-free.csv; see its README) and prints:
+Reads ../shared/data/skab (17 labelled experiments + anomaly-free.csv; see its README). Peers
+(bench only, `bench/skab_peers.py`): SKAB's published Conv-AE reproduced in PyTorch, and the
+model-free level chart inside it (reconstruction = 0). Prints:
 
-* SKAB protocol — per file: fit on the first 400 rows, score the rest, pool the test rows of all
-  files into one confusion matrix: F1 = TP / (TP + (FP+FN)/2), FAR, MAR (SKAB's definitions),
-  next to the published numbers for these 17 files.
-* app protocol — train once on anomaly-free.csv, score every labelled file (all rows), pooled.
-* throughput — rows/s of `score_frame` on a synthetic N-row, 8-sensor series, time-series
-  detector against the tabular `Detector` on the same rows, measured in the same run.
+* dev table — per file: fit on the first 400 rows, score the rest (SKAB's protocol), pooled over
+  files and seeds: F1 = TP / (TP + (FP+FN)/2), FAR, MAR over all test rows and with the
+  published evaluation (flags only in rows 59 … len − 119 of a test part, as SKAB's loop makes
+  them), pooled row-level ROC-AUC and PR-AUC (threshold-free ranking), event recall and false
+  events per hour (`bench/skab_eval.py`), next to SKAB's published numbers for these files.
+  "ours" is the app's defaults (what `anomaly train --kind timeseries --time-col datetime`
+  does); "ours, cross-fitted margin" picks the threshold margin (× the largest validation
+  score) on half of the files and scores the other half, swapped and pooled.
+* new run — train once on anomaly-free.csv, score all rows of the 17 files, with and without
+  `--baseline-rows` (each file re-centred and re-scaled on its own first rows).
+* throughput — see bench/ts_speed.py (whole `anomaly score` processes).
 
-Thresholds are never chosen with test labels: the detector's own threshold (a quantile or
-`--threshold-rule` of its validation scores) is used.
+Expensive per-file results are cached under artifacts/skab/ (delete it, or pass --fresh, after
+changing the code). Thresholds never see test labels.
 
 Usage:
-    python -m bench.skab                       # defaults (what `anomaly train` uses)
-    python -m bench.skab --model lstm --window 60 --rules   # compare threshold rules
-    python -m bench.skab --skip-app --skip-throughput
+    python -m bench.skab                    # 3 seeds, every table
+    python -m bench.skab --seeds 1 --skip-app
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import sys
-import time
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,155 +40,211 @@ import numpy as np
 import pandas as pd
 import torch
 
+from anomaly.config import WindowConfig
 from anomaly.core.detector import Detector
 from anomaly.core.metrics import skab_report
-from bench._common import rule_thresholds
+from bench import skab_peers
+from bench.skab_eval import FileResult, Row, cross_fit, table_row
 
 ROOT = Path(__file__).resolve().parents[1]
 SKAB = ROOT.parent / "shared" / "data" / "skab"
+CACHE = ROOT / "artifacts" / "skab"
+CACHE_VERSION = 2  # bump when what is cached changes meaning
 FILES = [f"valve1/{i}.csv" for i in range(8)] + ["valve2/0.csv", "valve2/1.csv"] + [
     f"other/{i}.csv" for i in (1, 2, 5, 6, 7, 10, 12)]
 TRAIN_ROWS = 400
+WINDOW = WindowConfig().window  # ours: the app's default window (its event gap)
+MAX_FAR = 15.0  # % — the issue's operating limit for the cross-fitted rule
+MARGINS = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0, 2.5, 3.0)
+NEW_RUN_FACTORS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
 PUBLISHED = {"Conv-AE": (0.75, 12.79, 33.49), "MSET": (0.76, 41.29, 16.79),
              "LSTM-AE": (0.68, 28.43, 35.4), "T-squared+Q (PCA)": (0.72, 29.5, 28.48),
              "Vanilla AE": (0.46, 4.03, 69.07), "Isolation forest": (0.24, 2.73, 86.13)}
-RULES: dict[str, dict[str, Any]] = {
-    "quantile q=0.995": {"method": "quantile", "q": 0.995},
-    "quantile q=0.99": {"method": "quantile", "q": 0.99},
-    "sigma k=3": {"method": "sigma", "k": 3.0},
-    "sigma k=5": {"method": "sigma", "k": 5.0},
-    "mad k=5": {"method": "mad", "k": 5.0},
-}
 
 
 def read(name: str) -> pd.DataFrame:
     return pd.read_csv(SKAB / name)
 
 
-def detector(args: argparse.Namespace, **extra: Any) -> Detector:
-    params: dict[str, Any] = {"time_col": "datetime", "progress_bar": False, "seed": args.seed}
-    for key in ("window", "model", "aggregate", "stride"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
-    for key, name in (("epochs", "max_epochs"), ("batch_size", "batch_size"),
-                      ("patience", "patience")):
-        if getattr(args, key) is not None:
-            params[name] = getattr(args, key)
-    return Detector("timeseries", **{**params, **extra})
+def sensors(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["anomaly", "changepoint"])
 
 
-def pooled(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float]:
-    labels = np.concatenate([y for y, _ in rows])
-    flags = np.concatenate([f for _, f in rows])
-    r = skab_report(labels, flags)
-    return r.f1, r.far, r.mar
+def cached(key: dict[str, Any], make: Any, fresh: bool) -> dict[str, np.ndarray]:
+    """`make()` (a dict of arrays) stored under artifacts/skab by a hash of `key`."""
+    digest = hashlib.sha256(json.dumps({**key, "v": CACHE_VERSION}, sort_keys=True)
+                            .encode()).hexdigest()[:16]
+    path = CACHE / f"{key['what']}-{digest}.npz"
+    if path.exists() and not fresh:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    result: dict[str, np.ndarray] = make()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **result)
+    return result
 
 
-def skab_protocol(args: argparse.Namespace) -> dict[str, tuple[float, float, float]]:
-    """Per file: fit on the first 400 rows, score the rest; one pooled confusion matrix."""
-    per_rule: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    started = time.perf_counter()
+# ------------------------------------------------------------------- ours
+def ours_file(name: str, seed: int, fresh: bool) -> dict[str, np.ndarray]:
+    """App defaults fitted on the first 400 rows: all-row scores, sorted validation scores."""
+    def make() -> dict[str, np.ndarray]:
+        x = sensors(read(name))
+        det = Detector("timeseries", time_col="datetime", seed=seed).fit(
+            x.iloc[:TRAIN_ROWS], source=name)
+        return {"scores": det.anomaly_scores(x), "val": det.validation_scores_,
+                "threshold": np.array(det.threshold_)}
+
+    return cached({"what": "ours", "file": name, "seed": seed}, make, fresh)
+
+
+def ours_results(margin: float | None, files: Sequence[str], seeds: Sequence[int],
+                 fresh: bool = False) -> list[FileResult]:
+    """Test parts scored by ours; threshold = the bundle's, or `margin` × max validation."""
+    out = []
+    for name in files:
+        labels = read(name)["anomaly"].to_numpy(dtype=int)[TRAIN_ROWS:]
+        for seed in seeds:
+            got = ours_file(name, seed, fresh)
+            limit = float(got["threshold"]) if margin is None else margin * got["val"].max()
+            scores = got["scores"][TRAIN_ROWS:] / limit
+            out.append(FileResult(name, labels, scores, (scores > 1).astype(int), WINDOW))
+    return out
+
+
+# ------------------------------------------------------------------ peers
+def peer_results(network: bool, seeds: Sequence[int], fresh: bool
+                 ) -> tuple[list[FileResult], list[FileResult]]:
+    """(all rows, published loop) results of the Conv-AE (network) or the level chart."""
+    every, loop = [], []
     for name in FILES:
         frame = read(name)
-        features = frame.drop(columns=["anomaly", "changepoint"])
-        det = detector(args).fit(features.iloc[:TRAIN_ROWS], source=name)
-        scores = det.anomaly_scores(features)[TRAIN_ROWS:]  # earlier rows give window context
         labels = frame["anomaly"].to_numpy(dtype=int)[TRAIN_ROWS:]
-        rules = {"default": det.threshold_}
-        if args.rules:
-            rules.update(rule_thresholds(RULES, det.validation_scores_))
-            for margin in (1.5, 3.0):
-                rules[f"max x {margin}"] = margin * float(det.validation_scores_.max())
-        for rule, value in rules.items():
-            per_rule.setdefault(rule, []).append((labels, (scores > value).astype(int)))
-        if args.verbose:
-            f1, far, mar = pooled([per_rule["default"][-1]])
-            print(f"  {name:<14} F1 {f1:.2f} FAR {far:5.1f} MAR {mar:5.1f} "
-                  f"({det.training_summary_['epochs_run']} epochs)", flush=True)
-    print(f"SKAB protocol: 17 fits + scoring in {time.perf_counter() - started:.0f}s")
-    return {rule: pooled(rows) for rule, rows in per_rule.items()}
+        values = sensors(frame).drop(columns=["datetime"]).to_numpy(dtype=np.float64)
+        for seed in (seeds if network else seeds[:1]):  # the chart has no seed
+            got = cached({"what": "conv-ae" if network else "level", "file": name,
+                          "seed": seed if network else 0},
+                         lambda v=values, s=seed: {"window": skab_peers.window_scores(
+                             v, TRAIN_ROWS, s, network)}, fresh)
+            rows = skab_peers.all_rows_score(got["window"], len(labels))
+            every.append(FileResult(name, labels, rows, (rows > 1).astype(int)))
+            loop.append(FileResult(name, labels, rows,
+                                   skab_peers.published_flags(got["window"], len(labels))))
+    return every, loop
 
 
-def app_protocol(args: argparse.Namespace) -> tuple[float, float, float]:
-    """Train once on anomaly-free.csv, score every labelled file in full."""
-    det = detector(args, max_epochs=args.app_epochs).fit(read("anomaly-free/anomaly-free.csv"),
-                                                         source="anomaly-free.csv")
-    rows = []
-    for name in FILES:
-        frame = read(name)
-        scores = det.anomaly_scores(frame.drop(columns=["anomaly", "changepoint"]))
-        rows.append((frame["anomaly"].to_numpy(dtype=int), (scores > det.threshold_).astype(int)))
-    return pooled(rows)
+# ------------------------------------------------------------------ table
+def print_dev(rows: dict[str, Row]) -> None:
+    head = (f"{'method (17 dev files, SKAB protocol)':<40} {'all rows: F1':>12} {'FAR%':>6} "
+            f"{'MAR%':>6} | {'published: F1':>13} {'FAR%':>6} {'MAR%':>6} | {'ROC':>5} "
+            f"{'PR':>5} | {'ev.rec':>6} {'false ev/h':>10}")
+    print(head)
+    print("-" * len(head))
+    for name, r in rows.items():
+        print(f"{name:<40} {r.f1:12.3f} {r.far:6.1f} {r.mar:6.1f} | {r.pub_f1:13.3f} "
+              f"{r.pub_far:6.1f} {r.pub_mar:6.1f} | {r.roc:5.3f} {r.pr:5.3f} | "
+              f"{r.event_recall:6.2f} {r.false_events_h:10.1f}")
+    for method, (f1, far, mar) in PUBLISHED.items():
+        print(f"{method + ' (published)':<40} {'':>12} {'':>6} {'':>6} | {f1:13.2f} "
+              f"{far:6.1f} {mar:6.1f} |")
 
 
-def throughput(args: argparse.Namespace) -> None:
-    """Rows/s scoring an N-row 8-sensor series: time-series vs tabular detector, same rows."""
-    rng = np.random.default_rng(0)
-    n = args.rows
-    t = np.arange(n, dtype=np.float64)
-    base = np.sin(t[:, None] / (5.0 + np.arange(8)) + np.arange(8))
-    data = pd.DataFrame(base + 0.05 * rng.normal(size=(n, 8)),
-                        columns=[f"s{i}" for i in range(8)]).astype("float32")
-    data.insert(0, "t", t)
-    train = data.iloc[:5000]
-    ts = detector(args, max_epochs=3, time_col="t").fit(train)
-    tab = Detector(max_epochs=3, progress_bar=False, id_col="t").fit(train)
-    started = time.perf_counter()
-    tab.score_frame(data)
-    tab_s = time.perf_counter() - started
-    started = time.perf_counter()
-    ts.score_frame(data)
-    ts_s = time.perf_counter() - started
-    print(f"throughput on {n:,} rows × 8 sensors: tabular {n / tab_s:,.0f} rows/s, "
-          f"time series ({ts.architecture_['class']}, window {ts.features_.window}) "
-          f"{n / ts_s:,.0f} rows/s — ratio {ts_s / tab_s:.1f}× slower")
+def frontier(results_at: Any, label: str, factors: Sequence[float] = MARGINS) -> None:
+    """F1 at each threshold factor: the F1–FAR frontier a threshold rule moves along."""
+    points = []
+    for margin in factors:
+        res = results_at(margin)
+        rep = skab_report(np.concatenate([r.labels for r in res]),
+                          np.concatenate([r.flags for r in res]))
+        points.append(f"{margin:g}: {rep.f1:.3f}/{rep.far:.1f}%")
+    print(f"{label} F1/FAR by threshold factor — " + ", ".join(points))
+
+
+def dev_table(args: argparse.Namespace) -> None:
+    seeds = list(range(args.seeds))
+    rows: dict[str, Row] = {}
+    plain = ours_results(None, FILES, seeds, args.fresh)
+    rows["ours (app defaults)"] = table_row(plain)
+    fitted, chosen = cross_fit(MARGINS, lambda m, fs: ours_results(m, fs, seeds), FILES,
+                               MAX_FAR)
+    rows[f"ours, cross-fitted margin ({chosen[0]:g}/{chosen[1]:g})"] = table_row(fitted)
+    conv_all, conv_loop = peer_results(True, seeds, args.fresh)
+    level_all, level_loop = peer_results(False, seeds, args.fresh)
+    for name, every, loop in (("Conv-AE (reproduced)", conv_all, conv_loop),
+                              ("level chart (no network)", level_all, level_loop)):
+        a, b = table_row(every), table_row(loop)
+        rows[name] = Row(a.f1, a.far, a.mar, b.pub_f1, b.pub_far, b.pub_mar, a.roc, a.pr,
+                         a.event_recall, a.false_events_h)
+        rows[name + ", its loop"] = Row(b.f1, b.far, b.mar, b.pub_f1, b.pub_far, b.pub_mar,
+                                        a.roc, a.pr, b.event_recall, b.false_events_h)
+    print(f"seeds: {seeds} (results of every file × seed pooled)")
+    print_dev(rows)
+    frontier(lambda m: ours_results(m, FILES, seeds), "ours (margin × max validation score)")
+    frontier(lambda m: [FileResult(r.name, r.labels, r.scores / m,
+                                   (r.scores > m).astype(int)) for r in conv_all],
+             "Conv-AE (factor × its UCL)")
+    frontier(lambda m: [FileResult(r.name, r.labels, r.scores / m,
+                                   (r.scores > m).astype(int)) for r in level_all],
+             "level chart (factor × its UCL)")
+
+
+# ---------------------------------------------------------------- new run
+def app_protocol(args: argparse.Namespace) -> None:
+    """Train once on anomaly-free.csv; score every labelled file in full, ± --baseline-rows."""
+    from anomaly.jobs.score import score_file
+
+    folder = CACHE / f"app-s{args.seed}-e{args.app_epochs}"
+    try:
+        det = Detector.load(folder / "skab-free", models_dir=folder)
+    except Exception:  # not cached yet (or stale): train it
+        det = Detector("timeseries", time_col="datetime", seed=args.seed,
+                       max_epochs=args.app_epochs).fit(read("anomaly-free/anomaly-free.csv"),
+                                                       source="anomaly-free.csv")
+        det.save(folder, "skab-free")
+    for baseline in (None, *args.baseline_rows):
+        results = []
+        for name in FILES:
+            out = CACHE / "scored.csv"
+            score_file(det, SKAB / name, out, baseline_rows=baseline)
+            scored = pd.read_csv(out)
+            labels = read(name)["anomaly"].to_numpy(dtype=int)
+            scores = scored["anomaly_score"].to_numpy() / det.threshold_
+            results.append(FileResult(name, labels, scores,
+                                      scored["is_anomaly"].to_numpy(dtype=int), WINDOW))
+        r = table_row(results)
+        label = "no baseline" if baseline is None else f"--baseline-rows {baseline}"
+        print(f"new run ({label:<20}): F1 {r.f1:.3f} FAR {r.far:5.1f}% MAR {r.mar:5.1f}%  "
+              f"ROC {r.roc:.3f} PR {r.pr:.3f}  event recall {r.event_recall:.2f}, "
+              f"{r.false_events_h:.1f} false events/h")
+        frontier(lambda m, res=results: [  # type: ignore[misc]
+            FileResult(x.name, x.labels, x.scores / m, (x.scores > m).astype(int), WINDOW)
+            for x in res], f"  {label}: factor × the bundle's threshold,", NEW_RUN_FACTORS)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=["conv", "lstm", "dense"])
-    parser.add_argument("--window", type=int)
-    parser.add_argument("--stride", type=int)
-    parser.add_argument("--aggregate", choices=["mean", "point", "min"])
-    parser.add_argument("--epochs", type=int, help="default: the app's (50)")
-    parser.add_argument("--batch-size", type=int, help="default: the app's (256, smaller "
-                        "when there are few training windows)")
-    parser.add_argument("--patience", type=int, help="default: the app's (15)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 … N-1 (pooled)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the new-run model")
     parser.add_argument("--app-epochs", type=int, default=15,
-                        help="epochs for the app protocol (9,405 rows: many more windows)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rules", action="store_true", help="compare threshold rules")
-    parser.add_argument("--skip-skab", action="store_true")
+                        help="epochs for the new-run model (9,405 rows: many windows)")
+    parser.add_argument("--baseline-rows", type=int, nargs="*", default=[400])
+    parser.add_argument("--skip-dev", action="store_true")
     parser.add_argument("--skip-app", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="ignore cached results")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 avoids thrashing on a shared machine)")
-    parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    logging.getLogger("anomaly").setLevel(logging.ERROR)
+    for name in ("anomaly", "lightning", "lightning.pytorch", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
     if not SKAB.is_dir():
         print(f"SKAB data not found at {SKAB} — nothing to benchmark (see DESIGN.md, "
               "'Data in ../shared/data')")
         return 0
-    settings = detector(args).settings().window
-    print(f"settings: model {settings.model}, window {settings.window}, stride "
-          f"{settings.stride}, aggregate {settings.aggregate}, seed {args.seed}")
-    if not args.skip_skab:
-        results = skab_protocol(args)
-        print(f"{'method (17 SKAB files, SKAB protocol)':<44} {'F1':>5} {'FAR %':>7} "
-              f"{'MAR %':>7}")
-        for rule, (f1, far, mar) in results.items():
-            print(f"{'anomaly ' + rule:<44} {f1:5.2f} {far:7.2f} {mar:7.2f}")
-        for method, (f1, far, mar) in PUBLISHED.items():
-            print(f"{method + ' (published)':<44} {f1:5.2f} {far:7.2f} {mar:7.2f}")
+    if not args.skip_dev:
+        dev_table(args)
     if not args.skip_app:
-        f1, far, mar = app_protocol(args)
-        print(f"app protocol (train on anomaly-free.csv, score all rows of 17 files): "
-              f"F1 {f1:.2f} FAR {far:.2f}% MAR {mar:.2f}%")
-    if not args.skip_throughput:
-        throughput(args)
+        app_protocol(args)
     return 0
 
 

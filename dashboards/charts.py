@@ -111,6 +111,26 @@ def error_shares(explained: pd.DataFrame, top: int = 20) -> Any:
     ).properties(height=max(160, 70 + 28 * len(shown)))  # axes included (autosize fit)
 
 
+def window_lines(window: pd.DataFrame, sensors: list[str]) -> Any:
+    """A timestamp's window: each sensor's input and reconstruction over time, one small
+    panel per sensor (`sensors`: the order to show them in, largest error share first)."""
+    long = window.melt(id_vars=["time", "sensor"], value_vars=["input", "reconstruction"],
+                       var_name="series", value_name="value")
+    numeric = pd.api.types.is_numeric_dtype(long["time"])
+    if not numeric:
+        long["time"] = _utc(long["time"])
+    x = (alt.X("time:Q", title=None) if numeric else _time_x("time", "", long["time"]))
+    return alt.Chart(long).mark_line().encode(
+        x=x, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        color=alt.Color("series:N", title=None,
+                        scale=alt.Scale(range=["#1f77b4", "#ff7f0e"])),
+        strokeDash=alt.StrokeDash("series:N", legend=None),
+        tooltip=["sensor", "series", alt.Tooltip("value:Q", format=".4g")],
+    ).properties(height=90, width=260).facet(
+        facet=alt.Facet("sensor:N", sort=sensors, title=None), columns=3
+    ).resolve_scale(y="independent")
+
+
 def pr(curve: pd.DataFrame, precision: float, recall: float) -> Any:
     """Precision-recall curve and the current threshold's point."""
     line = alt.Chart(curve).mark_line().encode(

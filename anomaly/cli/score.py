@@ -28,6 +28,14 @@ def score(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (shown on a "
                                                               "terminal for files over 50 MB).")
                      ] = False,
+    baseline_rows: Annotated[int | None, typer.Option(
+        help="Time series: re-centre and re-scale each file (and group) on its own first N "
+             "rows, a known-good warm-up, before scoring — for a new run of the machine whose "
+             "levels differ from the training run's.")] = None,
+    events: Annotated[bool, typer.Option(
+        "--events/--no-events",
+        help="Time series: also write <output>.events.csv, one line per alarm event (start, "
+             "end, peak, top sensors).")] = True,
     workspace: Workspace = Path(),
 ) -> None:
     """Score files: anomaly_score, score_percentile, is_anomaly and top_features per item."""
@@ -58,10 +66,13 @@ def score(
         copy = not is_stdout(target) and target.resolve().parent == scores
         with bar_for(path, bars) as progress:
             summary = score_file(detector, path, target, threshold, on_bad_rows,
-                                 keep_flagged=show, progress=progress, sidecar=copy)
+                                 keep_flagged=show, progress=progress, sidecar=copy,
+                                 baseline_rows=baseline_rows, events=events)
         where = "standard output" if is_stdout(target) else target
         say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
             f"({summary.anomaly_rate:.2%}) → {where}")
+        if summary.events is not None:
+            say(f"  {summary.events:,} alarm event(s) → {summary.events_path}")
         if summary.flagged is not None and show > 0:
             say(_table(summary.flagged.head(show)))
 

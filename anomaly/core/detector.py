@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from anomaly.config import Settings
 from anomaly.core import persist
-from anomaly.core.kind import Explanation, Item, Kind, Model, RowScores, paths_of
+from anomaly.core.kind import Explanation, Item, Kind, Model, RowScores, paths_of, rebased
 from anomaly.core.labels import check_labels
 from anomaly.core.params import params_from_settings, settings_from_params
 from anomaly.core.thresholds import ThresholdChoice, check_threshold, record
@@ -215,35 +215,41 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     def _policy(self, on_bad_rows: str | None) -> str:
         return on_bad_rows or self.settings_.data.on_bad_rows
 
-    def row_scores(self, X: Any, source: str = "input",
-                   on_bad_rows: str | None = None) -> RowScores:
+    def scoring_model(self, baseline_rows: int | None = None) -> Model:
+        """`model_`, re-centring each file (group) on its first `baseline_rows` rows if given."""
+        return rebased(self.model_, self.kind_, baseline_rows)
+
+    def row_scores(self, X: Any, source: str = "input", on_bad_rows: str | None = None,
+                   baseline_rows: int | None = None) -> RowScores:
         """Scores and error shares of each item, in the data's own row order."""
-        model = self.model_
+        model = self.scoring_model(baseline_rows)
         return self.kind_.row_scores(model, self.read(self._frame(X, reset=False), source),
                                      source, self._policy(on_bad_rows))
 
-    def anomaly_scores(self, X: Any) -> np.ndarray:
+    def anomaly_scores(self, X: Any, baseline_rows: int | None = None) -> np.ndarray:
         """Anomaly score per row (higher = more anomalous)."""
-        return self.row_scores(X).scores
+        return self.row_scores(X, baseline_rows=baseline_rows).scores
 
     def score_stream(self, chunks: Iterable[pd.DataFrame], source: str = "input",
                      on_bad_rows: str | None = None, threshold: float | None = None,
-                     row_offset: int = 0) -> Iterator[pd.DataFrame]:
+                     row_offset: int = 0, baseline_rows: int | None = None
+                     ) -> Iterator[pd.DataFrame]:
         """Score consecutive chunks of one input; yields the scored output part by part."""
         limit = self.threshold_ if threshold is None else float(threshold)
         check_threshold(limit)
-        return self.kind_.score_stream(self.model_, chunks, source, self._policy(on_bad_rows),
-                                       limit, row_offset)
+        return self.kind_.score_stream(self.scoring_model(baseline_rows), chunks, source,
+                                       self._policy(on_bad_rows), limit, row_offset)
 
     def score_frame(self, frame: Any, source: str = "input", on_bad_rows: str | None = None,
-                    threshold: float | None = None, row_offset: int = 0) -> pd.DataFrame:
+                    threshold: float | None = None, row_offset: int = 0,
+                    baseline_rows: int | None = None) -> pd.DataFrame:
         """The scored output of one frame: carried columns (id, time…) + the score columns.
 
         One row per item: per row (tabular), per timestamp in time order (time series), per
         session (logs).
         """
         parts = list(self.score_stream([self.read(frame, source)], source, on_bad_rows,
-                                       threshold, row_offset))
+                                       threshold, row_offset, baseline_rows))
         return pd.concat(parts, ignore_index=True)
 
     def read_file(self, path: Path, chunk_rows: int = CHUNK_ROWS,

@@ -16,9 +16,9 @@ scores a frame in its own row order (the scikit-learn methods), and `explain` ta
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,10 @@ from torch import nn
 from anomaly.config import Settings, TrainingConfig
 from anomaly.core.scoring import Scorer
 from anomaly.core.thresholds import ThresholdChoice
+from anomaly.errors import InputError
+
+if TYPE_CHECKING:
+    from anomaly.kinds.timeseries.events import EventCollector
 
 
 def source_of(frame: pd.DataFrame) -> str:
@@ -78,6 +82,7 @@ class Model:
     network: nn.Module
     scorer: Scorer
     validation_scores: np.ndarray  # sorted: percentiles and threshold tuning
+    baseline_rows: int | None = None  # re-centre each file (group) on its first rows first
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Explanation:
 
     score: float
     table: pd.DataFrame  # columns "feature", "error_share" and what the kind can add
+    window: pd.DataFrame | None = None  # time series: time, sensor, input, reconstruction
 
 
 class Kind(Protocol):
@@ -126,6 +132,7 @@ class Kind(Protocol):
     default_neighbours: int  # k of the neighbour distance in the score by default (0 = off)
     partitionable: bool  # items are single rows: a file may be cut into parts scored apart
     file_patterns: tuple[str, ...]  # the files an inbox holds for this kind (`anomaly batch`)
+    rebaselines: bool  # scoring can re-centre each file on its first rows (`baseline_rows`)
 
     def read(self, data: Any, settings: Settings, source: str,
              features: Any | None = None, label_col: str | None = None) -> pd.DataFrame:
@@ -199,6 +206,11 @@ class Kind(Protocol):
         """bundle.json's input schema: each column with its role."""
         ...
 
+    def events(self, model: Model) -> EventCollector | None:
+        """What groups flagged items into alarm events for the `.events.csv` sidecar (None:
+        each flagged item is an alarm of its own)."""
+        ...
+
     def metrics(self, model: Model, frame: pd.DataFrame, labels: np.ndarray,
                 flags: np.ndarray) -> tuple[dict[str, Any], list[str]]:
         """Metrics of this kind beyond the binary report (labels and flags in `frame`'s row
@@ -209,3 +221,17 @@ class Kind(Protocol):
                 split: Split) -> dict[str, Any]:
         """Training-summary counts: train/validation items (rows, windows or sessions)."""
         ...
+
+
+def rebased(model: Model, kind: Kind, baseline_rows: int | None) -> Model:
+    """`model`, re-centring each file (group) on its first `baseline_rows` rows if given (time
+    series only: a new run of the machine judged against its own warm-up)."""
+    if baseline_rows is None:
+        return model
+    if not kind.rebaselines:
+        raise InputError(f"--baseline-rows is for time-series models; this model is "
+                         f"{kind.name!r} — leave the option out")
+    if baseline_rows < 2:
+        raise InputError(f"--baseline-rows {baseline_rows}: give at least 2 rows (a warm-up of "
+                         "a few hundred known-good rows is typical)")
+    return replace(model, baseline_rows=int(baseline_rows))

@@ -16,7 +16,7 @@ from torch import nn
 from anomaly.bundle import load_bundle, save_bundle
 from anomaly.bundle import save_threshold as save_threshold  # Detector.save_threshold
 from anomaly.config import Settings, settings_from_json, to_json
-from anomaly.core.kind import Kind, Model
+from anomaly.core.kind import Kind, Model, rebased
 from anomaly.core.scoring import Scorer
 from anomaly.errors import BundleError, ConfigError
 from anomaly.kinds import KINDS, get_kind
@@ -95,12 +95,14 @@ class Fitted:
         return self.kind_.read_file(self.model_, path, chunk_rows, block_bytes)
 
     def score_stream(self, chunks: Iterable[pd.DataFrame], source: str,
-                     on_bad_rows: str | None = None, threshold: float | None = None
+                     on_bad_rows: str | None = None, threshold: float | None = None,
+                     row_offset: int = 0, baseline_rows: int | None = None
                      ) -> Iterator[pd.DataFrame]:
         """Scored chunks (as `Detector.score_stream`)."""
         return self.kind_.score_stream(
-            self.model_, chunks, source, on_bad_rows or self.settings.data.on_bad_rows,
-            self.threshold_ if threshold is None else float(threshold), 0)
+            rebased(self.model_, self.kind_, baseline_rows), chunks, source,
+            on_bad_rows or self.settings.data.on_bad_rows,
+            self.threshold_ if threshold is None else float(threshold), row_offset)
 
 
 def load_fitted(ref: str | Path, models_dir: Path) -> Fitted:

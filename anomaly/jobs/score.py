@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,16 +22,27 @@ from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, write_fault, wr
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
 from anomaly.sidecar import seal, sidecar_path
 
+if TYPE_CHECKING:
+    from anomaly.core.kind import Kind, Model
+    from anomaly.kinds.timeseries.events import EventCollector
+
 
 class Scoring(Protocol):
     """What scores a file: a `Detector`, or a bundle loaded for scoring only
     (`anomaly.core.persist.Fitted`, which spares `anomaly score` importing scikit-learn)."""
 
+    @property
+    def kind_(self) -> Kind: ...
+
+    @property
+    def model_(self) -> Model: ...
+
     def read_file(self, path: Path, chunk_rows: int, block_bytes: int
                   ) -> Iterator[pd.DataFrame]: ...
 
     def score_stream(self, chunks: Iterable[pd.DataFrame], source: str,
-                     on_bad_rows: str | None = None, threshold: float | None = None
+                     on_bad_rows: str | None = None, threshold: float | None = None,
+                     row_offset: int = 0, baseline_rows: int | None = None
                      ) -> Iterator[pd.DataFrame]: ...
 
 CHUNK_ROWS = 200_000
@@ -49,6 +60,8 @@ class ScoreSummary:
     anomalies: int = 0
     quantiles: dict[str, float] = field(default_factory=dict)
     flagged: pd.DataFrame | None = None
+    events: int | None = None  # alarm events written to `events_path` (time series)
+    events_path: Path | None = None
 
     @property
     def anomaly_rate(self) -> float:
@@ -185,8 +198,8 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 def scored_chunks(detector: Scoring, path: Path, threshold: float | None = None,
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
-                  block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None
-                  ) -> Iterator[pd.DataFrame]:
+                  block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None,
+                  baseline_rows: int | None = None) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size where the kind allows).
 
     `progress`, when given, is called with the number of rows of each chunk read.
@@ -202,7 +215,8 @@ def scored_chunks(detector: Scoring, path: Path, threshold: float | None = None,
             yield chunk
 
     chunks = prefetch(detector.read_file(path, chunk_rows, block_bytes))
-    yield from detector.score_stream(counted(chunks), str(path), on_bad_rows, threshold)
+    yield from detector.score_stream(counted(chunks), str(path), on_bad_rows, threshold,
+                                     baseline_rows=baseline_rows)
     if rows == 0:
         raise InputError(f"{path}: has a header but no data rows — add rows to the file")
 
@@ -265,10 +279,18 @@ class SummaryBuilder:
         return s
 
 
+def events_path(output: Path) -> Path:
+    """The alarm-events sidecar of a scored output: ``x.scored.csv`` → ``x.scored.events.csv``."""
+    return output.with_suffix(".events.csv")
+
+
 def write_scored(frames: Iterable[pd.DataFrame], path: Path, output: Path | None,
-                 keep_flagged: int = 20, sidecar: bool = False) -> ScoreSummary:
+                 keep_flagged: int = 20, sidecar: bool = False,
+                 events: EventCollector | None = None) -> ScoreSummary:
     """Write scored chunks to `output` atomically (or only count them when it is None); with
-    `sidecar`, a CSV output gets a Parquet copy for the dashboard (`anomaly.sidecar`)."""
+    `sidecar`, a CSV output gets a Parquet copy for the dashboard (`anomaly.sidecar`); with an
+    `events` collector, the alarm events go to `events_path(output)` (not for standard output:
+    the events need a file beside it)."""
     builder = SummaryBuilder(path, output, keep_flagged)
     if output is None:
         for frame in frames:
@@ -281,18 +303,26 @@ def write_scored(frames: Iterable[pd.DataFrame], path: Path, output: Path | None
     with atomic_path(output) as tmp, (atomic_path(sidecar_path(output)) if copy
                                       else contextlib.nullcontext(None)) as copy_tmp:
         _write_all(frames, TableWriter(tmp, is_parquet(output), str(path), output, copy_tmp),
-                   builder)
+                   builder, events)
     if copy:
         seal(output)
-    return builder.finish()
+    summary = builder.finish()
+    if events is not None:
+        table = events.finish()
+        summary.events, summary.events_path = len(table), events_path(output)
+        with atomic_path(summary.events_path) as tmp:
+            table.to_csv(tmp, index=False)
+    return summary
 
 
 def _write_all(frames: Iterable[pd.DataFrame], writer: TableWriter,
-               builder: SummaryBuilder) -> None:
+               builder: SummaryBuilder, events: EventCollector | None = None) -> None:
     try:
         for frame in frames:
             writer.write(frame)
             builder.add(frame)
+            if events is not None:
+                events.add(frame)
     finally:
         writer.close()
 
@@ -301,7 +331,8 @@ def score_file(detector: Scoring, path: Path, output: Path | None,
                threshold: float | None = None, on_bad_rows: str | None = None,
                keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
                block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None,
-               sidecar: bool = False) -> ScoreSummary:
+               sidecar: bool = False, baseline_rows: int | None = None,
+               events: bool = False) -> ScoreSummary:
     """Score `path` into `output` (CSV or Parquet by extension), written atomically.
 
     Three stages overlap: reading the next chunk, scoring this one (a background thread each)
@@ -309,5 +340,6 @@ def score_file(detector: Scoring, path: Path, output: Path | None,
     rows of each chunk read; `sidecar` adds a Parquet copy of a CSV output (`write_scored`).
     """
     frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes,
-                           progress)
-    return write_scored(prefetch(frames), path, output, keep_flagged, sidecar)
+                           progress, baseline_rows)
+    collector = detector.kind_.events(detector.model_) if events else None
+    return write_scored(prefetch(frames), path, output, keep_flagged, sidecar, collector)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,18 @@ from anomaly.core.thresholds import choose_threshold
 from anomaly.nn.dense import default_hidden
 from anomaly.nn.threads import is_small, one_thread
 
+if TYPE_CHECKING:
+    from anomaly.kinds.timeseries.events import EventCollector
+
 
 class RowKind:
     """The training steps of row-wise kinds; `default_quantile` sets the first threshold."""
 
     default_quantile: float
+
+    def events(self, model: Model) -> EventCollector | None:
+        """Rows and sessions are alarms of their own: no event grouping."""
+        return None
 
     def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
         return random_split(frame, settings)

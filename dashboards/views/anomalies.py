@@ -117,6 +117,11 @@ def drill_down(ws: Path, detector: Any, plan: DrillPlan, scored: common.Scored,
         left, right = st.columns([3, 2])
         right.altair_chart(charts.error_shares(table), width="stretch")
         left.dataframe(styled, hide_index=True, width="stretch")
+    if explained.window is not None and len(explained.window):
+        st.caption(f"The window ending at this {plan.item}: each sensor's reading (input) and "
+                   "what the network rebuilt from the window (reconstruction), largest error "
+                   "share first. Where the two lines part, the sensor carries the error.")
+        st.altair_chart(charts.window_lines(explained.window, table["feature"].tolist()))
     if found.lines:
         shown = min(len(found.lines), RAW_LINES)
         st.caption(f"The {plan.item}'s raw lines in {found.source}, each after its line "

@@ -220,6 +220,7 @@ def test_timeseries_drill_down_judges_the_timestamp_in_its_context(kind_ws: Path
     assert f"**{SPIKE_SENSOR}** carries" in summary
     assert summary.startswith(f"Score {spike['anomaly_score']:.4g} ")  # = its score in the file
     assert time_axes(at)  # the score over time: a UTC time axis
+    assert any(c.value.startswith("The window ending at this timestamp") for c in at.caption)
 
 
 @pytest.mark.parametrize("kind_ws", ["timeseries"], indirect=True)

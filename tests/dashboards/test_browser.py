@@ -204,8 +204,9 @@ def drill_down(page: Page, item: str) -> Any:
 
 def bar_labels(page: Page) -> list[str]:
     """The y-axis labels (features) of the error-shares chart, top bar first."""
-    axis = page.locator('[data-testid="stVegaLiteChart"] g.role-axis[aria-label^="Y-axis"]'
-                        ).last
+    chart = page.locator('[data-testid="stVegaLiteChart"]').filter(
+        has_text="share of the error").last  # not the window chart drawn under it
+    axis = chart.locator('g.role-axis[aria-label^="Y-axis"]').last
     return axis.locator("g.role-axis-label text").all_text_contents()
 
 
@@ -218,6 +219,10 @@ def test_timeseries_drill_down(kind_server: Callable[[str], str], page: Page) ->
     picked = page.get_by_role("combobox", name="Flagged timestamp")
     expect(picked).to_have_value(re.compile(f"00:45:00 · machine={SPIKE_MACHINE}$"))
     assert bar_labels(page)[0] == SPIKE_SENSOR
+    expect(page.get_by_text("The window ending at this timestamp")).to_be_visible()
+    window = page.locator('[data-testid="stVegaLiteChart"]').last  # one panel per sensor
+    expect(window).to_contain_text(SPIKE_SENSOR)
+    expect(window).to_contain_text("00:45")  # the window ends at the flagged timestamp
     shot(page, "anomalies-timeseries")
 
 

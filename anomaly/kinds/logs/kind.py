@@ -59,6 +59,7 @@ class LogsKind(RowKind):
     default_neighbours = 0
     default_quantile = DEFAULT_QUANTILE
     partitionable = False  # sessions span lines: a file is read whole
+    rebaselines = False
     file_patterns = ("*.log", "*.log.gz", "*.txt", "*.csv")
 
     def read(self, data: Any, settings: Settings, source: str,

@@ -47,6 +47,7 @@ class TabularKind(RowKind):
     default_neighbours = DEFAULT_NEIGHBOURS
     default_quantile = DEFAULT_QUANTILE
     partitionable = True
+    rebaselines = False
     file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,

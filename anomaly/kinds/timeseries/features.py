@@ -23,6 +23,7 @@ from anomaly.kinds.tabular.features import TabularFeatures, fmt_row
 log = logging.getLogger("anomaly")
 
 AUTO_GAP_STEPS = 3.0  # automatic gap: a step over 3 × the median training step
+REBASE_MIN_SCALE = 1e-3  # a sensor constant through the warm-up is shifted, not blown up
 
 
 def time_values(frame: pd.DataFrame, column: str, source: str, row_offset: int = 0
@@ -100,6 +101,39 @@ def segment_starts(times: np.ndarray, groups: np.ndarray, max_gap: float) -> np.
     return starts
 
 
+def window_starts(starts: np.ndarray, window: int, stride: int = 1
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """First row of every window and the end (exclusive) of its segment; windows never cross a
+    segment start, and a segment shorter than the window gets one window (padded by `window_rows`).
+
+    Example:
+        >>> [a.tolist() for a in window_starts(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3)]
+        [[0, 1, 4], [4, 4, 6]]
+    """
+    bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
+    firsts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for a, b in itertools.pairwise(bounds):
+        if b - a >= window:
+            first = np.arange(a, b - window + 1, stride)
+            if first[-1] != b - window:  # the last rows of a segment are always covered
+                first = np.append(first, b - window)
+        else:
+            first = np.array([a])
+        firsts.append(first)
+        ends.append(np.full(len(first), b))
+    if not firsts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(firsts).astype(np.int64), np.concatenate(ends).astype(np.int64)
+
+
+def window_rows(first: np.ndarray, end: np.ndarray, window: int) -> np.ndarray:
+    """Row indices (windows × window) of windows starting at `first` in segments ending at
+    `end`; a window longer than its segment repeats the segment's last row."""
+    rows: np.ndarray = np.minimum(first[:, None] + np.arange(window), end[:, None] - 1)
+    return rows
+
+
 def window_index(starts: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
     """Row indices of every window (n_windows × window), never crossing a segment start.
 
@@ -107,20 +141,7 @@ def window_index(starts: np.ndarray, window: int, stride: int = 1) -> np.ndarray
         >>> window_index(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3).tolist()
         [[0, 1, 2], [1, 2, 3], [4, 5, 5]]
     """
-    bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
-    blocks: list[np.ndarray] = []
-    offsets = np.arange(window)
-    for a, b in itertools.pairwise(bounds):
-        if b - a >= window:
-            first = np.arange(a, b - window + 1, stride)
-            if first[-1] != b - window:  # the last rows of a segment are always covered
-                first = np.append(first, b - window)
-            blocks.append(first[:, None] + offsets)
-        else:
-            blocks.append(np.minimum(a + offsets, b - 1)[None, :])
-    if not blocks:
-        return np.zeros((0, window), dtype=np.int64)
-    return np.concatenate(blocks).astype(np.int64)
+    return window_rows(*window_starts(starts, window, stride), window)
 
 
 @dataclass
@@ -197,6 +218,26 @@ class TimeseriesFeatures:
         times = time_values(frame, self.time_col, source, row_offset)
         groups = group_codes(frame, self.group_col, source)
         return inputs, times, segment_starts(times, groups, self.max_gap)
+
+    def rebase(self, warmup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shift and scale that give the scaled sensor inputs of `warmup` (a run's first rows)
+        mean 0 and standard deviation 1, as the training rows have; missing flags and one-hot
+        inputs keep shift 0, scale 1.
+
+        Example:
+            >>> frame = pd.DataFrame({"t": range(4), "a": [0.0, 2.0, 4.0, 6.0]})
+            >>> f = TimeseriesFeatures().fit(frame, DataConfig(time_col="t"), WindowConfig())
+            >>> [v.round(3).tolist() for v in f.rebase(np.array([[3.0], [5.0]]))]
+            [[4.0], [1.0]]
+        """
+        values = warmup.astype(np.float64)
+        numeric = {c.name for c in self.numeric}
+        plain = np.array([name == src and src in numeric
+                          for name, src in zip(self.input_names, self.input_sources,
+                                               strict=True)])
+        shift = np.where(plain, values.mean(axis=0), 0.0)
+        scale = np.where(plain, np.maximum(values.std(axis=0), REBASE_MIN_SCALE), 1.0)
+        return shift, scale
 
     def windows(self, frame: pd.DataFrame, source: str, policy: str = "fail",
                 stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from anomaly.config import MIN_STEPS, Settings, TrainingConfig, batch_for_steps
@@ -32,6 +33,7 @@ from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.tabular.kind import column_schema, read_tables
+from anomaly.kinds.timeseries.events import EventCollector
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
     group_codes,
@@ -40,7 +42,12 @@ from anomaly.kinds.timeseries.features import (
     time_values,
 )
 from anomaly.kinds.timeseries.report import describe_metrics, timeseries_metrics
-from anomaly.kinds.timeseries.stream import stacked_errors, timestamp_errors, window_stream
+from anomaly.kinds.timeseries.stream import (
+    error_columns,
+    stacked_errors,
+    timestamp_errors,
+    window_stream,
+)
 from anomaly.nn.dense import default_hidden
 
 log = logging.getLogger("anomaly")
@@ -67,6 +74,7 @@ class TimeseriesKind:
     default_latent_weight = 0.0  # window codes: the scorer uses reconstruction alone
     default_neighbours = 0
     partitionable = False  # windows span rows: a file is scored in one stream
+    rebaselines = True  # --baseline-rows: each file (group) judged against its warm-up
     file_patterns = ("*.csv", "*.parquet", "*.pq")
 
     def read(self, data: Any, settings: Settings, source: str,
@@ -166,16 +174,17 @@ class TimeseriesKind:
         """Scored rows in time order (per group); chunks must continue each other in time."""
         n = len(model.features.feature_columns)
         for rows in window_stream(model.network, model.features, chunks, source, policy,
-                                  row_offset):
+                                  row_offset, model.baseline_rows):
             scores, shares = model.scorer.score(stacked_errors(rows, n))
-            yield scored_frame(rows.drop(columns=["_row", "_errors"]), scores, shares,
+            yield scored_frame(rows.drop(columns=["_row", *error_columns(n)]), scores, shares,
                                model.validation_scores, model.features.feature_columns,
                                threshold)
 
     def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
                    policy: str) -> RowScores:
         """Scores in the input's row order (scoring itself runs in time order)."""
-        parts = list(window_stream(model.network, model.features, [frame], source, policy))
+        parts = list(window_stream(model.network, model.features, [frame], source, policy,
+                                   baseline=model.baseline_rows))
         rows = pd.concat(parts)
         scores, shares = model.scorer.score(stacked_errors(rows, len(
             model.features.feature_columns)))
@@ -195,7 +204,8 @@ class TimeseriesKind:
                                         else str(row[c]) for c in f.feature_columns],
                               "error_share": rows.shares[at]})
         return Explanation(float(rows.scores[at]),
-                           table.sort_values("error_share", ascending=False, ignore_index=True))
+                           table.sort_values("error_share", ascending=False, ignore_index=True),
+                           window_view(model, context, at))
 
     def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
         """The row at time `key`, read as the time column is read (``2024-03-01 06:00`` finds
@@ -229,6 +239,11 @@ class TimeseriesKind:
                                  f"({', '.join(names[:5])}) — say which with --group "
                                  f"{names[0]}")
         return Item(frame, int(hits[0]), [])
+
+    def events(self, model: Model) -> EventCollector:
+        """Flagged timestamps joined into events across gaps shorter than one window."""
+        f = model.features
+        return EventCollector(f.time_col, f.group_col, f.window)
 
     def schema(self, features: Any, settings: Settings) -> list[dict[str, str]]:
         return column_schema(features.table, settings, features.group_col)
@@ -273,3 +288,29 @@ def context_rows(frame: pd.DataFrame, position: int, time_col: str, group_col: s
     order = same[np.argsort(times[same], kind="stable")]
     at = int(np.flatnonzero(order == position)[0])
     return frame.iloc[order[max(0, at - window + 1):at + window]]
+
+
+def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:
+    """The window that ends at row `at` of a time-ordered `context` (the first window when
+    fewer rows precede it), long form: each sensor's input and reconstruction at each time,
+    in the sensor's own units."""
+    f = model.features
+    inputs, _, _ = f.rows(context, "input")
+    first = min(max(0, at - f.window + 1), max(0, len(context) - f.window))
+    x = inputs[first:first + f.window]
+    if len(x) < f.window:  # a short series: padded as scoring pads it
+        x = np.concatenate([x, np.repeat(x[-1:], f.window - len(x), axis=0)])
+    model.network.eval()
+    with torch.inference_mode():
+        recon = model.network(torch.from_numpy(np.ascontiguousarray(x[None]))).numpy()[0]
+    times = context[f.time_col].to_numpy()[first:first + f.window]
+    parts = []
+    for j, column in enumerate(f.input_names):
+        sensor = next((c for c in f.numeric if c.name == column), None)
+        if sensor is None:  # missing flags and one-hot inputs: not a sensor's reading
+            continue
+        parts.append(pd.DataFrame({
+            "time": times, "sensor": column,
+            "input": x[:len(times), j] * sensor.scale + sensor.center,
+            "reconstruction": recon[:len(times), j] * sensor.scale + sensor.center}))
+    return pd.concat(parts, ignore_index=True)
