@@ -35,6 +35,7 @@ def score(
     from anomaly.core.persist import load_fitted
     from anomaly.core.thresholds import check_threshold
     from anomaly.jobs.score import score_file
+    from anomaly.kinds.logs.drift import detector_note
     from anomaly.outputs import check_targets, is_stdout
 
     if output is not None and len(inputs) > 1:
@@ -62,6 +63,9 @@ def score(
         where = "standard output" if is_stdout(target) else target
         say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
             f"({summary.anomaly_rate:.2%}) → {where}")
+        drift = detector_note(detector, summary.unknown_share)
+        if drift:
+            say(f"note: {path}: {drift}")
         if summary.flagged is not None and show > 0:
             say(_table(summary.flagged.head(show)))
 

@@ -216,7 +216,7 @@ class LogFeatures:
         self.counts = [int(n) for _, n in mined]
         self.names = _unique_names(self.templates)
         self._matcher = None
-        counts, length, unknown = self._counts(sessions)
+        counts, length, unknown = self.counts_of(sessions)
         df = (counts > 0).sum(axis=0)
         self.idf = (np.log((1 + len(counts)) / (1 + df)) + 1.0).tolist()
         x = self._weighted(counts, length, unknown)
@@ -241,7 +241,7 @@ class LogFeatures:
         index = {t: i for i, t in enumerate(self.templates)}
         return [index.get(item, -1) for item in items]
 
-    def _counts(self, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def counts_of(self, sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(template counts, lengths, unknown counts) per session: counted from its lines
         (`ITEMS`), or taken as counted while streaming (`COUNTS` columns)."""
         if ITEMS not in sessions.columns:
@@ -277,7 +277,11 @@ class LogFeatures:
 
     def transform(self, sessions: pd.DataFrame) -> np.ndarray:
         """Network inputs (sessions × (templates + 2)), float32."""
-        counts, length, unknown = self._counts(sessions)
+        return self.inputs_of(*self.counts_of(sessions))
+
+    def inputs_of(self, counts: np.ndarray, length: np.ndarray, unknown: np.ndarray
+                  ) -> np.ndarray:
+        """Network inputs from per-session counts (see `counts_of`)."""
         x = (self._weighted(counts, length, unknown) - np.asarray(self.center)) \
             / np.asarray(self.scale)
         inputs: np.ndarray = np.clip(x, -CLIP, CLIP).astype(np.float32)

@@ -115,11 +115,21 @@ class LogsKind(RowKind):
     def score_stream(self, model: Model, chunks: Iterable[pd.DataFrame], source: str,
                      policy: str, threshold: float, row_offset: int = 0
                      ) -> Iterator[pd.DataFrame]:
-        """Scored sessions: key, [file,] first/last line and time, n_lines + score columns."""
+        """Scored sessions: key, [file,] first/last line and time, n_lines + score columns.
+
+        Each scored frame's ``attrs`` hold its ``lines`` and ``unknown_lines`` (lines matching
+        no training template): the template-drift signal of `anomaly.jobs.score`.
+        """
+        f: LogFeatures = model.features
         for chunk in chunks:
-            sessions = self.read(chunk, model.settings, source, model.features)
-            yield scored_rows(model, sessions, self.row_scores(model, sessions, source, policy),
+            sessions = self.read(chunk, model.settings, source, f)
+            counts, length, unknown = f.counts_of(sessions)
+            scores, shares = score_inputs(model, f.inputs_of(counts, length, unknown))
+            out = scored_rows(model, sessions, RowScores(scores, shares,
+                                                         np.ones(len(sessions), dtype=bool)),
                               threshold)
+            out.attrs.update(lines=int(length.sum()), unknown_lines=int(unknown.sum()))
+            yield out
 
     def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
                    policy: str) -> RowScores:
