@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from anomaly.errors import InputError
 from anomaly.io import check_file
 from anomaly.kinds.logs.options import LogOptions, compile_regex
@@ -285,6 +287,21 @@ def format_time(value: float | None) -> str:
     if value is None or value != value:
         return ""
     return datetime.fromtimestamp(value, UTC).replace(tzinfo=None).isoformat()
+
+
+def format_times(values: np.ndarray) -> list[str]:
+    """`format_time` of many epoch seconds at once (whole seconds in one numpy call).
+
+    Example:
+        >>> format_times(np.array([0.0, np.nan, 1.5]))
+        ['1970-01-01T00:00:00', '', '1970-01-01T00:00:01.500000']
+    """
+    known = values[~np.isnan(values)]
+    if not (np.all(known == np.floor(known)) and np.all(np.abs(known) < 2.5e11)):
+        return [format_time(v) for v in values.tolist()]
+    out = np.datetime_as_string(np.nan_to_num(values).astype("datetime64[s]"), unit="s")
+    texts: list[str] = np.where(np.isnan(values), "", out).tolist()
+    return texts
 
 
 @dataclass

@@ -42,6 +42,7 @@ FAST_DEFAULT = [
     "0" + _AFTER + "x" + _HEX + "+" + _END,
     r"(?:[\-\+]" + _AFTER + r"\d+|\d" + _AFTER + r"\d*)(?:\.\d+)?" + _END,
 ]
+_NEEDS = [".", "-", "0x", ""]  # IP, UUID, HEX, NUM
 _SHAPE = str.maketrans("23456789", "11111111")
 _DIGITS = frozenset("0123456789")
 
@@ -68,11 +69,14 @@ class Masker:
         patterns = FAST_DEFAULT if self.default else [p for p, _ in pairs]
         self.steps = [(re.compile(p), f"<{n}>") for p, (_, n) in zip(patterns, pairs,
                                                                       strict=True)]
+        # a text can only match a default mask when it holds that mask's literal part
+        self.needs = _NEEDS if self.default else [""] * len(self.steps)
 
     def mask(self, text: str) -> str:
         """`text` with every mask applied in order."""
-        for regex, token in self.steps:
-            text = regex.sub(token, text)
+        for (regex, token), need in zip(self.steps, self.needs, strict=True):
+            if need in text:
+                text = regex.sub(token, text)
         return text
 
     def unmasked_digits(self, text: str) -> tuple[int, ...]:

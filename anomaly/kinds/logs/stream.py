@@ -28,7 +28,7 @@ import pandas as pd
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, read_error
 from anomaly.kinds.logs.features import UNKNOWN_COUNT, LogFeatures, count_columns
-from anomaly.kinds.logs.lines import BLOCK_BYTES, format_time, iter_line_blocks, line_parser
+from anomaly.kinds.logs.lines import BLOCK_BYTES, format_times, iter_line_blocks, line_parser
 from anomaly.kinds.logs.sessions import check_event_columns, sessions_from_events
 
 log = logging.getLogger("anomaly")
@@ -146,8 +146,7 @@ class SessionState:
         first: Any = a["first_time"][lo:hi]
         last: Any = a["last_time"][lo:hi]
         if not self.text_times:
-            first = [format_time(v) for v in first.tolist()]
-            last = [format_time(v) for v in last.tolist()]
+            first, last = format_times(first), format_times(last)
         frame = pd.DataFrame({self.key_name: self.keys[lo:hi],
                               "first_line": a["first_line"][lo:hi],
                               "last_line": a["last_line"][lo:hi], "first_time": first,
