@@ -304,6 +304,10 @@ def test_monitoring_says_when_the_log_format_changed(kind_ws: Path) -> None:
     """The latest file of a log model with most lines matching no template: retrain, how."""
     import sqlite3
 
+    from anomaly.jobs.ledger import Ledger
+
+    assert "template drift" not in str(open_page("monitoring").error)  # a v1 ledger: no column
+    Ledger(kind_ws).close()  # brought to the newest schema, as `anomaly batch` does
     with sqlite3.connect(kind_ws / "runs.db") as db:
         db.execute("UPDATE files SET unknown_share = 0.01 WHERE status = 'ok'")
     assert not [e for e in open_page("monitoring").error if "template drift" in e.value]
