@@ -63,7 +63,8 @@ def score(
         where = "standard output" if is_stdout(target) else target
         say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
             f"({summary.anomaly_rate:.2%}) → {where}")
-        drift = detector_note(detector, summary.unknown_share)
+        drift = detector_note(summary.unknown_share, str(detector.meta.get("name", model)),
+                              detector.features)
         if drift:
             say(f"note: {path}: {drift}")
         if summary.flagged is not None and show > 0:

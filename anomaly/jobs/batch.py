@@ -365,7 +365,7 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
     echo(f"{path.name}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
          f"({summary.anomaly_rate:.2%}) → {output}")
     hook(done, summary, result.run_id)
-    note = detector_note(detector, summary.unknown_share)
+    note = detector_note(summary.unknown_share, key["model"], detector.features_)
     if note:
         echo(f"note: {path.name}: {note}")
     return None

@@ -106,7 +106,8 @@ def _drift(ws: Path, model: str, files: pd.DataFrame) -> None:
     for advice in health.advice():
         st.warning(advice)
     shares = recent["unknown_share"].dropna() if "unknown_share" in recent else recent.iloc[:0]
-    note = detector_note(detector, float(shares.iloc[-1])) if len(shares) else None
+    note = detector_note(float(shares.iloc[-1]), model, detector.features_) if len(shares) \
+        else None
     if note:  # the log format changed: the latest file's lines mostly match no template
         st.error(f"**{model}**: template drift in its latest log file — {note}")
     drift = quantile_drift(recent, validation)

@@ -53,8 +53,8 @@ def drift_note(share: float | None, name: str, options: LogOptions) -> str | Non
             f"{retrain_command(name, options)}")
 
 
-def detector_note(detector: Any, share: float | None) -> str | None:
-    """`drift_note` for a fitted log `Detector` (its name and how it cuts sessions)."""
+def detector_note(share: float | None, name: str, features: Any) -> str | None:
+    """`drift_note` for a log model's fitted `features` (None when `share` is: not a log)."""
     if share is None:
         return None
-    return drift_note(share, str(detector.meta_.get("name", "MODEL")), detector.features_.options)
+    return drift_note(share, name, features.options)
