@@ -43,6 +43,7 @@ def score(
     from anomaly.core.persist import load_fitted
     from anomaly.core.thresholds import check_threshold
     from anomaly.jobs.score import score_file
+    from anomaly.kinds.logs.drift import detector_note
     from anomaly.outputs import check_targets, is_stdout
 
     if output is not None and len(inputs) > 1:
@@ -73,6 +74,10 @@ def score(
             f"({summary.anomaly_rate:.2%}) → {where}")
         if summary.events is not None:
             say(f"  {summary.events:,} alarm event(s) → {summary.events_path}")
+        drift = detector_note(summary.unknown_share, str(detector.meta.get("name", model)),
+                              detector.features)
+        if drift:
+            say(f"note: {path}: {drift}")
         if summary.flagged is not None and show > 0:
             say(_table(summary.flagged.head(show)))
 

@@ -45,6 +45,7 @@ from anomaly.errors import AnomalyError, InputError, LockedError, MachineError, 
 from anomaly.io import TEMP_SUFFIX, write_text
 from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
 from anomaly.jobs.score import Progress, ScoreSummary, score_file
+from anomaly.kinds.logs.drift import detector_note
 from anomaly.outputs import check_target
 
 log = logging.getLogger("anomaly")
@@ -355,7 +356,8 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
         seconds=round(time.perf_counter() - clock, 3), rows=summary.rows,
         anomalies=summary.anomalies, anomaly_rate=summary.anomaly_rate,
         score_p50=q.get("p50"), score_p90=q.get("p90"), score_p99=q.get("p99"),
-        score_max=q.get("max"), output_path=str(output.resolve()))
+        score_max=q.get("max"), output_path=str(output.resolve()),
+        unknown_share=summary.unknown_share)
     ledger.record_file(result.run_id, done)
     result.ok += 1
     result.rows += summary.rows
@@ -363,6 +365,9 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
     echo(f"{path.name}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
          f"({summary.anomaly_rate:.2%}) → {output}")
     hook(done, summary, result.run_id)
+    note = detector_note(summary.unknown_share, key["model"], detector.features_)
+    if note:
+        echo(f"note: {path.name}: {note}")
     return None
 
 

@@ -84,6 +84,8 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE runs ADD COLUMN error TEXT;",  # 2: why a run failed (disk full, …)
     FEEDBACK_SCHEMA,  # 3: analyst feedback
     ALERTS_SCHEMA,  # 4: webhook alerts, each sent once
+    # 5: logs — share of a file's lines that match no training template (template drift)
+    "ALTER TABLE files ADD COLUMN unknown_share REAL;",
 )
 OWN_TABLES = {"runs", "files", "sqlite_sequence"}
 
@@ -111,6 +113,7 @@ class FileRecord:
     score_p99: float | None = None
     score_max: float | None = None
     output_path: str | None = None
+    unknown_share: float | None = None  # logs: share of lines matching no training template
 
 
 def migrate(db: sqlite3.Connection, path: Path, migrations: tuple[str, ...] = MIGRATIONS) -> int:

@@ -62,6 +62,13 @@ class ScoreSummary:
     flagged: pd.DataFrame | None = None
     events: int | None = None  # alarm events written to `events_path` (time series)
     events_path: Path | None = None
+    lines: int = 0  # log lines scored (logs only; the `attrs` of scored frames)
+    unknown_lines: int = 0  # of which matching no training template
+
+    @property
+    def unknown_share(self) -> float | None:
+        """Share of log lines matching no training template (None: not a log)."""
+        return self.unknown_lines / self.lines if self.lines else None
 
     @property
     def anomaly_rate(self) -> float:
@@ -244,6 +251,8 @@ class SummaryBuilder:
         """Count one scored chunk."""
         s = self.summary
         s.rows += len(frame)
+        s.lines += int(frame.attrs.get("lines", 0))
+        s.unknown_lines += int(frame.attrs.get("unknown_lines", 0))
         flags = frame["is_anomaly"].to_numpy(dtype=bool)
         s.anomalies += int(flags.sum())
         scores = frame["anomaly_score"].to_numpy(dtype=np.float64)

@@ -21,6 +21,7 @@ from anomaly.analysis.workspace import inside
 from anomaly.bundle import resolve
 from anomaly.errors import AnomalyError
 from anomaly.jobs.feedback import read_marks
+from anomaly.kinds.logs.drift import detector_note
 from dashboards import charts, common
 
 RECENT_FILES = 10
@@ -104,6 +105,11 @@ def _drift(ws: Path, model: str, files: pd.DataFrame) -> None:
     health = assess(model, files, Reference.of(detector), read_marks(ws, model))
     for advice in health.advice():
         st.warning(advice)
+    shares = recent["unknown_share"].dropna() if "unknown_share" in recent else recent.iloc[:0]
+    note = detector_note(float(shares.iloc[-1]), model, detector.features_) if len(shares) \
+        else None
+    if note:  # the log format changed: the latest file's lines mostly match no template
+        st.error(f"**{model}**: template drift in its latest log file — {note}")
     drift = quantile_drift(recent, validation)
     if drift is None:
         st.write(f"**{model}**: no successful files with score quantiles yet.")

@@ -300,6 +300,27 @@ def test_monitoring_page_for_each_kind(kind_ws: Path) -> None:
     assert drift and "stable" in drift[0]
 
 
+@pytest.mark.parametrize("kind_ws", ["logs"], indirect=True)
+def test_monitoring_says_when_the_log_format_changed(kind_ws: Path) -> None:
+    """The latest file of a log model with most lines matching no template: retrain, how."""
+    import sqlite3
+
+    from anomaly.jobs.ledger import Ledger
+
+    assert "template drift" not in str(open_page("monitoring").error)  # a v1 ledger: no column
+    Ledger(kind_ws).close()  # brought to the newest schema, as `anomaly batch` does
+    with sqlite3.connect(kind_ws / "runs.db") as db:
+        db.execute("UPDATE files SET unknown_share = 0.01 WHERE status = 'ok'")
+    assert not [e for e in open_page("monitoring").error if "template drift" in e.value]
+    with sqlite3.connect(kind_ws / "runs.db") as db:
+        db.execute("UPDATE files SET unknown_share = 0.4 WHERE input_path LIKE '%part2%'")
+    at = open_page("monitoring")
+    assert not at.exception, [e.value for e in at.exception]
+    drift = [e.value for e in at.error if "template drift" in e.value]
+    assert drift and "40.0% of log lines match no training template" in drift[0]
+    assert "anomaly train NORMAL.log --kind logs --session-regex 'blk_-?\\d+' --name" in drift[0]
+
+
 # ------------------------------------------------------------------------------ bad input
 def error_text(at: AppTest) -> str:
     assert not at.exception, [e.value for e in at.exception]

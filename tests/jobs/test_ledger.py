@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ RUNS = ["run_id", "started_at", "finished_at", "model", "model_version", "thresh
 FILES = ["id", "run_id", "input_path", "input_sha256", "model", "model_version",
          "threshold_version", "threshold", "status", "error", "rows", "anomalies", "anomaly_rate",
          "score_p50", "score_p90", "score_p99", "score_max", "started_at", "finished_at",
-         "seconds", "output_path"]
+         "seconds", "output_path", "unknown_share"]
 
 
 def record(status: str, name: str = "a.csv", rows: int = 10, anomalies: int = 2,
@@ -46,6 +47,19 @@ def test_schema_matches_the_contract_and_uses_wal(tmp_path: Path) -> None:
     assert [r[1] for r in db.execute("PRAGMA table_info(runs)")] == RUNS
     assert [r[1] for r in db.execute("PRAGMA table_info(files)")] == FILES
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_ledger_from_before_template_drift_gains_its_column(tmp_path: Path) -> None:
+    from anomaly.jobs.ledger import MIGRATIONS
+
+    with sqlite3.connect(tmp_path / "runs.db") as db:  # a version-2 ledger (runs.error)
+        db.executescript(f"{MIGRATIONS[0]}; {MIGRATIONS[1]}; PRAGMA user_version = 2;")
+    with Ledger(tmp_path) as ledger:
+        run = ledger.start_run("toy", 1, 1, "in", "out", "local")
+        ledger.record_file(run, replace(record("ok"), unknown_share=0.25))
+    db = sqlite3.connect(tmp_path / "runs.db")
+    assert [r[1] for r in db.execute("PRAGMA table_info(files)")] == FILES
+    assert db.execute("SELECT unknown_share FROM files").fetchone()[0] == 0.25
 
 
 def test_each_file_is_committed_at_once_and_dead_runs_become_interrupted(tmp_path: Path) -> None:

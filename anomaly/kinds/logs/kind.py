@@ -25,8 +25,8 @@ from anomaly.config import LogConfig, Settings
 from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of
 from anomaly.errors import InputError
 from anomaly.kinds import KIND_ITEMS
-from anomaly.kinds.logs.features import DrainConfig, LogFeatures
-from anomaly.kinds.logs.lines import read_text_lines
+from anomaly.kinds.logs.features import UNKNOWN_COUNT, DrainConfig, LogFeatures
+from anomaly.kinds.logs.lines import BLOCK_BYTES, read_text_lines
 from anomaly.kinds.logs.options import LogOptions, log_options
 from anomaly.kinds.logs.sessions import (
     ITEMS,
@@ -34,6 +34,7 @@ from anomaly.kinds.logs.sessions import (
     sessions_from_events,
     sessions_from_lines,
 )
+from anomaly.kinds.logs.stream import stream_events, stream_text
 from anomaly.kinds.rowwise import RowKind, score_inputs, scored_rows
 
 # Normal sessions score heavy-tailed (rare but normal templates): flag only beyond about one
@@ -58,7 +59,7 @@ class LogsKind(RowKind):
     default_latent_weight = 0.0  # measured on HDFS with reconstruction alone
     default_neighbours = 0
     default_quantile = DEFAULT_QUANTILE
-    partitionable = False  # sessions span lines: a file is read whole
+    partitionable = False  # sessions span lines: a file is one task (streamed in it)
     rebaselines = False
     file_patterns = ("*.log", "*.log.gz", "*.txt", "*.csv")
 
@@ -77,7 +78,7 @@ class LogsKind(RowKind):
         if not isinstance(data, pd.DataFrame):
             raise InputError("log models take log file paths or a frame of sessions (from "
                              "Detector.read)")
-        if ITEMS in data.columns:
+        if ITEMS in data.columns or UNKNOWN_COUNT in data.columns:  # sessions already
             return data
         if options.form == "text":
             raise InputError(f"{source}: this log model reads raw log files — pass the log "
@@ -103,8 +104,11 @@ class LogsKind(RowKind):
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
-        """All sessions of one log file as one frame (a session can span the whole file)."""
-        yield self.read([path], model.settings, str(path), model.features)
+        """The sessions of one log file as they close, counted in bounded memory (`stream`)."""
+        features: LogFeatures = model.features
+        if features.options.form == "text":
+            return stream_text(path, features, min(block_bytes, BLOCK_BYTES))
+        return stream_events(path, features, chunk_rows)
 
     def csv_numeric(self, model: Model) -> list[str]:
         return []
@@ -112,11 +116,21 @@ class LogsKind(RowKind):
     def score_stream(self, model: Model, chunks: Iterable[pd.DataFrame], source: str,
                      policy: str, threshold: float, row_offset: int = 0
                      ) -> Iterator[pd.DataFrame]:
-        """Scored sessions: key, [file,] first/last line and time, n_lines + score columns."""
+        """Scored sessions: key, [file,] first/last line and time, n_lines + score columns.
+
+        Each scored frame's ``attrs`` hold its ``lines`` and ``unknown_lines`` (lines matching
+        no training template): the template-drift signal of `anomaly.jobs.score`.
+        """
+        f: LogFeatures = model.features
         for chunk in chunks:
-            sessions = self.read(chunk, model.settings, source, model.features)
-            yield scored_rows(model, sessions, self.row_scores(model, sessions, source, policy),
+            sessions = self.read(chunk, model.settings, source, f)
+            counts, length, unknown = f.counts_of(sessions)
+            scores, shares = score_inputs(model, f.inputs_of(counts, length, unknown))
+            out = scored_rows(model, sessions, RowScores(scores, shares,
+                                                         np.ones(len(sessions), dtype=bool)),
                               threshold)
+            out.attrs.update(lines=int(length.sum()), unknown_lines=int(unknown.sum()))
+            yield out
 
     def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
                    policy: str) -> RowScores:

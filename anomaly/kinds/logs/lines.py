@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from anomaly.errors import InputError
 from anomaly.io import check_file
 from anomaly.kinds.logs.options import LogOptions, compile_regex
@@ -30,6 +32,7 @@ from anomaly.kinds.logs.options import LogOptions, compile_regex
 log = logging.getLogger("anomaly")
 
 SNIFF_BYTES = 8192
+BLOCK_BYTES = 1 << 22  # raw log read 4 MB at a time
 TIME_SAMPLE = 200
 TIME_SHARE = 0.8
 
@@ -73,18 +76,21 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def iter_raw_lines(path: Path, limit: int, report: ReadReport) -> Iterator[tuple[int, str]]:
-    r"""(line number, text) of each non-blank line; bytes decoded as UTF-8 (bad bytes replaced).
+def iter_line_blocks(path: Path, limit: int, report: ReadReport,
+                     block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, list[str]]]:
+    r"""(number of the first line, the lines) of each block of about `block_bytes` of a file.
 
-    Lines longer than `limit` bytes are cut; `report` counts what was replaced or cut.
+    Lines are decoded as UTF-8 (bad bytes replaced), without their line ends; blank lines are
+    kept so that numbers count every line. Lines longer than `limit` bytes are cut (memory stays
+    bounded even for a line without end); `report` counts what was replaced or cut.
 
     Example:
         >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "app.log"
-        >>> _ = path.write_bytes(b"first\n\n\xffsecond\n")
+        >>> _ = path.write_bytes(b"first\r\n\n\xffsecond")
         >>> report = ReadReport()
-        >>> [number for number, _ in iter_raw_lines(path, 100, report)], report.replaced
-        ([1, 3], 1)
+        >>> list(iter_line_blocks(path, 100, report)), report.replaced
+        ([(1, ['first', '']), (3, ['\ufffdsecond'])], 1)
     """
     with _open_binary(path) as handle:
         try:
@@ -95,37 +101,88 @@ def iter_raw_lines(path: Path, limit: int, report: ReadReport) -> Iterator[tuple
         if b"\x00" in head:
             raise InputError(f"{path}: looks like a binary file (it holds NUL bytes), not a text "
                              "log — pass plain-text or .gz log files")
-        number = 0
+        number, rest, skipping = 0, b"", False
         while True:
             try:
-                raw = handle.readline(limit + 1)
+                block = handle.read(block_bytes)
             except (OSError, EOFError, zlib.error) as exc:
                 raise InputError(f"{path}: reading failed after line {number:,} ({exc}) — "
                                  "the file is damaged or not gzip") from None
-            if not raw:
+            if not block:
                 break
-            number += 1
-            if len(raw) > limit and not raw.endswith(b"\n"):
+            if skipping:  # the rest of an over-long line: dropped up to its end
+                end = block.find(b"\n")
+                if end < 0:
+                    continue
+                block, skipping = block[end:], False
+            data = rest + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # no line end yet: keep at most what the cut line needs
+                rest, skipping = (data[:limit + 1], True) if len(data) > limit + 1 else (data,
+                                                                                        False)
+                continue
+            rest = data[cut:]
+            lines = _decode(data[:cut - 1], number + 1, limit, report, path)
+            yield number + 1, lines
+            number += len(lines)
+        if rest:
+            yield number + 1, _decode(rest, number + 1, limit, report, path)
+
+
+def _decode(body: bytes, first: int, limit: int, report: ReadReport, path: Path) -> list[str]:
+    """The lines of `body` (lines joined by \\n) as text; `first` = number of the first."""
+    if b"\x00" in body:
+        line = first + body.count(b"\n", 0, body.index(b"\x00"))
+        raise InputError(f"{path}: line {line:,} holds NUL bytes — this looks like a binary "
+                         "file, not a text log")
+    try:
+        text = body.decode("utf-8")
+        lines = text.split("\n")
+        if len(body) > limit:  # some line may be too long (multi-byte: up to 4 bytes a char)
+            longest = max(map(len, lines)) * (1 if len(text) == len(body) else 4)
+            if longest > limit:
+                raise UnicodeError
+    except UnicodeError:
+        lines = []
+        for number, raw in enumerate(body.split(b"\n"), first):
+            if len(raw) > limit:
                 report.truncated += 1
                 report.first_truncated = report.first_truncated or number
                 raw = raw[:limit]
-                while True:  # skip the rest of the over-long line
-                    rest = handle.readline(1 << 20)
-                    if not rest or rest.endswith(b"\n"):
-                        break
-            if b"\x00" in raw:
-                raise InputError(f"{path}: line {number:,} holds NUL bytes — this looks like a "
-                                 "binary file, not a text log")
             try:
-                text = raw.decode("utf-8")
+                lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                text = raw.decode("utf-8", errors="replace")
+                lines.append(raw.decode("utf-8", errors="replace"))
                 report.replaced += 1
                 report.first_replaced = report.first_replaced or number
-            text = text.rstrip("\r\n")
+        text = "\r" if any("\r" in line for line in lines) else ""
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    return lines
+
+
+def iter_raw_lines(path: Path, limit: int, report: ReadReport) -> Iterator[tuple[int, str]]:
+    r"""(line number, text) of each non-blank line (see `iter_line_blocks`).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "app.log"
+        >>> _ = path.write_bytes(b"first\n\n\xffsecond\n")
+        >>> report = ReadReport()
+        >>> [number for number, _ in iter_raw_lines(path, 100, report)], report.replaced
+        ([1, 3], 1)
+    """
+    for first, lines in iter_line_blocks(path, limit, report):
+        for number, text in enumerate(lines, first):
             if text.strip():
                 report.lines += 1
                 yield number, text
+
+
+# auto formats ending in the time of day: its length (HH:MM:SS or HHMMSS)
+_CLOCK_TAIL = {"%Y/%m/%d %H:%M:%S": 8, "%y%m%d %H%M%S": 6, "%b %d %H:%M:%S": 8}
+_MIDNIGHT = {8: "00:00:00", 6: "000000"}
+_MISSING = -1e300  # not in the cache (None means "does not parse")
 
 
 @dataclass
@@ -138,7 +195,10 @@ class TimeParser:
     def __post_init__(self) -> None:
         pattern = dict(AUTO_FORMATS).get(self.fmt or "")
         self._regex = re.compile(rf"({pattern})\s*") if pattern else None
+        # the same, capturing the rest of the line too: one call per line in `LineParser`
+        self.split_regex = re.compile(rf"({pattern})\s*(.*)", re.S) if pattern else None
         self._tokens = len(self.fmt.split()) if self.fmt and not pattern else 0
+        self._days: dict[str, float | None] = {}
 
     def split(self, line: str) -> tuple[float | None, str]:
         """(epoch seconds, rest) when the line starts with a time; else (None, the line).
@@ -160,14 +220,34 @@ class TimeParser:
                 return None, line
             stamp = " ".join(parts[:self._tokens])
             rest = parts[self._tokens] if len(parts) > self._tokens else ""
-        if stamp not in self._cache:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[stamp] = self._parse(stamp)
-        value = self._cache[stamp]
+        value = self.value(stamp)
         return (value, rest) if value is not None else (None, line)
 
+    def value(self, stamp: str) -> float | None:
+        """Epoch seconds of a timestamp text (None when it does not parse), cached."""
+        value = self._cache.get(stamp, _MISSING)
+        if value is _MISSING:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            value = self._cache[stamp] = self._parse(stamp)
+        return value
+
     def _parse(self, stamp: str) -> float | None:
+        tail = _CLOCK_TAIL.get(self.fmt or "")
+        if tail:  # the date once per day, the clock by arithmetic: strptime is slow
+            clock = stamp[-tail:].replace(":", "")
+            h, m, s = int(clock[:2]), int(clock[2:4]), int(clock[4:])
+            if h < 24 and m < 60 and s < 60:
+                day = stamp[:-tail]
+                base = self._days.get(day)
+                if base is None:
+                    if len(self._days) > 100_000:
+                        self._days.clear()
+                    base = self._days[day] = self._strptime(day + _MIDNIGHT[tail])
+                return None if base is None else base + h * 3600 + m * 60 + s
+        return self._strptime(stamp)
+
+    def _strptime(self, stamp: str) -> float | None:
         try:
             if self.fmt == "epoch":
                 return float(stamp)
@@ -209,6 +289,21 @@ def format_time(value: float | None) -> str:
     return datetime.fromtimestamp(value, UTC).replace(tzinfo=None).isoformat()
 
 
+def format_times(values: np.ndarray) -> list[str]:
+    """`format_time` of many epoch seconds at once (whole seconds in one numpy call).
+
+    Example:
+        >>> format_times(np.array([0.0, np.nan, 1.5]))
+        ['1970-01-01T00:00:00', '', '1970-01-01T00:00:01.500000']
+    """
+    known = values[~np.isnan(values)]
+    if not (np.all(known == np.floor(known)) and np.all(np.abs(known) < 2.5e11)):
+        return [format_time(v) for v in values.tolist()]
+    out = np.datetime_as_string(np.nan_to_num(values).astype("datetime64[s]"), unit="s")
+    texts: list[str] = np.where(np.isnan(values), "", out).tolist()
+    return texts
+
+
 @dataclass
 class LineTable:
     """The lines of one log file with their session key, time and template text."""
@@ -230,6 +325,129 @@ def _sample(path: Path, limit: int, n: int) -> list[str]:
     return out
 
 
+@dataclass
+class ParsedLines:
+    """The keyed lines of one block: number, session key, time (None: unknown) and content."""
+
+    numbers: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)
+    contents: list[str] = field(default_factory=list)
+
+
+class LineParser:
+    """Cuts blocks of raw lines into keyed lines (`parse`), then checks the whole (`finish`).
+
+    The timestamp is split off each line (a line without one takes the time of the line
+    before: stack traces); the session key is the `--session-regex` match in the whole line or
+    the start of the `--session-window` the time falls in. Lines without a key are left out.
+    """
+
+    def __init__(self, options: LogOptions, fmt: str | None, report: ReadReport) -> None:
+        self.options, self.report, self.fmt = options, report, fmt
+        self.parser = TimeParser(fmt)
+        self.regex = compile_regex(options.session_regex) if options.session_regex else None
+        self.group = 1 if self.regex is not None and self.regex.groups else 0
+        self.last_time: float | None = None
+        self.kept = 0
+        self._windows: dict[float, str] = {}
+
+    def parse(self, first: int, lines: list[str]) -> ParsedLines:
+        """The keyed lines among `lines` (numbered from `first`; blank lines are skipped)."""
+        out = ParsedLines()
+        numbers, keys, times, contents = out.numbers, out.keys, out.times, out.contents
+        stamped = self.parser.split_regex.match if self.parser.split_regex is not None else None
+        split = self.parser.split if self.fmt is not None and stamped is None else None
+        value, search, group = self.parser.value, None, self.group
+        cached = self.parser._cache.get
+        if self.regex is not None:
+            search = self.regex.search
+        last, seen, unmatched = self.last_time, 0, 0
+        window, windows = self.options.window, self._windows
+        for number, text in enumerate(lines, first):
+            if not text or text.isspace():
+                continue
+            seen += 1
+            content = text
+            if stamped is not None:
+                found = stamped(text)
+                if found is not None:
+                    when, rest = found.groups()
+                    stamp = cached(when, _MISSING)
+                    if stamp == _MISSING:
+                        stamp = value(when)
+                    if stamp is not None:
+                        content = rest
+                        last = stamp
+                    else:
+                        stamp = last
+                else:
+                    stamp = last
+            elif split is not None:
+                stamp, content = split(text)
+                if stamp is None:
+                    stamp = last
+                else:
+                    last = stamp
+            else:
+                stamp = last
+            if search is not None:
+                match = search(text)
+                if match is None:
+                    unmatched += 1
+                    continue
+                key = match.group(group)
+            else:
+                if stamp is None or window is None:
+                    unmatched += 1
+                    continue
+                start = stamp - stamp % window
+                key = windows.get(start) or windows.setdefault(start, format_time(start))
+            numbers.append(number)
+            keys.append(key)
+            times.append(stamp)
+            contents.append(content)
+        self.last_time = last
+        self.report.lines += seen
+        self.report.unmatched += unmatched
+        self.kept += len(keys)
+        return out
+
+    def finish(self, path: Path, filtered: bool = False) -> None:
+        """Warn about odd lines; raise when the file held no line or no keyed line."""
+        report, options = self.report, self.options
+        limit = options.max_line_length
+        report.warn(str(path), limit)
+        if report.lines == 0:
+            raise InputError(f"{path}: the log is empty (no non-blank lines) — pass a log file "
+                             "with lines in it")
+        if not self.kept and not filtered:
+            samples = "\n  ".join(_sample(path, 120, 3))
+            if self.regex is not None:
+                raise InputError(f"{path}: --session-regex {options.session_regex!r} matches "
+                                 f"none of the {report.lines:,} lines — fix the regex; sample "
+                                 f"lines:\n  {samples}")
+            hint = f"format {options.time_format!r} does not parse them" \
+                if options.time_format \
+                else "none was recognised — pass --time-format, e.g. '%Y-%m-%d %H:%M:%S'"
+            raise InputError(f"{path}: --session-window needs a timestamp at the start of each "
+                             f"line and {hint}; sample lines:\n  {samples}")
+        if report.unmatched:
+            what = "no session key" if self.regex is not None else "no timestamp"
+            log.warning("%s: %d of %d line(s) have %s and were left out", path,
+                        report.unmatched, report.lines, what)
+
+
+def line_parser(path: Path, options: LogOptions, time_format: str | None = None
+                ) -> LineParser:
+    """A `LineParser` for `path`: the timestamp format is `time_format`, else the options',
+    else detected on the first lines."""
+    fmt = time_format or options.time_format
+    if fmt is None:
+        fmt = detect_time_format(_sample(path, options.max_line_length, TIME_SAMPLE))
+    return LineParser(options, fmt, ReadReport())
+
+
 def read_text_lines(path: Path, options: LogOptions, time_format: str | None = None,
                     key_filter: Callable[[str], bool] | None = None,
                     raw_out: list[tuple[int, str]] | None = None) -> LineTable:
@@ -237,7 +455,8 @@ def read_text_lines(path: Path, options: LogOptions, time_format: str | None = N
 
     The timestamp format is `time_format`, else the options', else detected on the first lines.
     Lines without a timestamp take the one before (stack traces). `key_filter` keeps only the
-    keys it accepts; `raw_out`, when given, receives (number, text) of each kept line.
+    keys it accepts (memory then holds only those lines); `raw_out`, when given, receives
+    (number, text) of each kept line.
 
     Example:
         >>> import tempfile
@@ -248,58 +467,23 @@ def read_text_lines(path: Path, options: LogOptions, time_format: str | None = N
         >>> table.keys, table.contents[0], table.time_format
         (['blk_1', 'blk_2', 'blk_1'], 'open blk_1', '%y%m%d %H%M%S')
     """
-    limit = options.max_line_length
-    fmt = time_format or options.time_format
-    if fmt is None:
-        fmt = detect_time_format(_sample(path, limit, TIME_SAMPLE))
-    parser = TimeParser(fmt)
-    regex = compile_regex(options.session_regex) if options.session_regex else None
-    group = 1 if regex is not None and regex.groups else 0
-    window = options.window
-    report = ReadReport()
-    table = LineTable(path, [], [], [], [], fmt)
-    last_time: float | None = None
-    for number, text in iter_raw_lines(path, limit, report):
-        stamp, content = parser.split(text)
-        if stamp is None:
-            stamp = last_time  # continuation lines (stack traces) belong to the line before
-        else:
-            last_time = stamp
-        if regex is not None:
-            match = regex.search(text)
-            if match is None:
-                report.unmatched += 1
-                continue
-            key = match.group(group)
-        else:
-            if stamp is None or window is None:
-                report.unmatched += 1
-                continue
-            key = format_time(stamp - stamp % window)
-        if key_filter is not None and not key_filter(key):
+    parser = line_parser(path, options, time_format)
+    table = LineTable(path, [], [], [], [], parser.fmt)
+    for first, lines in iter_line_blocks(path, options.max_line_length, parser.report):
+        part = parser.parse(first, lines)
+        if key_filter is None and raw_out is None:
+            table.numbers += part.numbers
+            table.keys += part.keys
+            table.times += part.times
+            table.contents += part.contents
             continue
-        if raw_out is not None:
-            raw_out.append((number, text))
-        table.numbers.append(number)
-        table.keys.append(key)
-        table.times.append(stamp)
-        table.contents.append(content)
-    report.warn(str(path), limit)
-    if report.lines == 0:
-        raise InputError(f"{path}: the log is empty (no non-blank lines) — pass a log file "
-                         "with lines in it")
-    if not table.numbers and key_filter is None:
-        samples = "\n  ".join(_sample(path, 120, 3))
-        if regex is not None:
-            raise InputError(f"{path}: --session-regex {options.session_regex!r} matches none "
-                             f"of the {report.lines:,} lines — fix the regex; sample lines:\n  "
-                             f"{samples}")
-        hint = f"format {options.time_format!r} does not parse them" if options.time_format \
-            else "none was recognised — pass --time-format, e.g. '%Y-%m-%d %H:%M:%S'"
-        raise InputError(f"{path}: --session-window needs a timestamp at the start of each line "
-                         f"and {hint}; sample lines:\n  {samples}")
-    if report.unmatched:
-        what = "no session key" if regex is not None else "no timestamp"
-        log.warning("%s: %d of %d line(s) have %s and were left out", path, report.unmatched,
-                    report.lines, what)
+        for i, key in enumerate(part.keys):
+            if key_filter is None or key_filter(key):
+                table.numbers.append(part.numbers[i])
+                table.keys.append(key)
+                table.times.append(part.times[i])
+                table.contents.append(part.contents[i])
+                if raw_out is not None:
+                    raw_out.append((part.numbers[i], lines[part.numbers[i] - first]))
+    parser.finish(path, filtered=key_filter is not None)
     return table

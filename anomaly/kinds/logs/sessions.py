@@ -83,17 +83,26 @@ def read_event_table(path: Path) -> pd.DataFrame:
         raise read_error(path, exc) from None
 
 
-def sessions_from_events(frame: pd.DataFrame, options: LogOptions, source: str) -> pd.DataFrame:
-    """One row per session from a CSV of events (either form); the key keeps its column name."""
+def check_event_columns(frame: pd.DataFrame, options: LogOptions, source: str) -> None:
+    """Raise `SchemaError` naming the session/event/sequence columns the frame lacks."""
     needed = [c for c in (options.session_col, options.event_col, options.sequence_col) if c]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise SchemaError(f"{source}: column(s) {', '.join(map(repr, missing))} not found — "
                           f"columns are: {', '.join(map(str, frame.columns))}")
+
+
+def sessions_from_events(frame: pd.DataFrame, options: LogOptions, source: str,
+                         row_offset: int = 0) -> pd.DataFrame:
+    """One row per session from a CSV of events (either form); the key keeps its column name.
+
+    `row_offset`: rows of the file before this frame (line numbers count from the file's start).
+    """
+    check_event_columns(frame, options, source)
     if len(frame) == 0:
         raise InputError(f"{source}: has a header but no rows — add events to the file")
     key = str(options.session_col)
-    lines = pd.Series(range(1, len(frame) + 1), index=frame.index)
+    lines = pd.Series(range(row_offset + 1, row_offset + len(frame) + 1), index=frame.index)
     times = frame[options.time_col].astype(str) if options.time_col and \
         options.time_col in frame.columns else pd.Series("", index=frame.index)
     if options.form == "sequences":

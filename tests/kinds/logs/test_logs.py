@@ -235,3 +235,32 @@ def test_time_windows_and_csv_events_train_and_score(tmp_path: Path, one_thread:
     assert out["anomaly_score"].idxmax() == 200  # unseen event E7 → top score, no crash
     assert bool(out["is_anomaly"].iloc[200])
     assert isinstance(by_seq.features_.options, LogOptions)
+
+
+@pytest.mark.slow
+def test_template_drift_is_noted_and_recorded(logs: dict[str, object]) -> None:
+    """A log in a new format (lines no training template matches): the CLI says to retrain,
+    and the batch ledger records the share of such lines per file."""
+    import sqlite3
+
+    folder, ws = Path(str(logs["folder"])), Path(str(logs["ws"]))
+    inbox, outbox = folder / "inbox", folder / "outbox"
+    inbox.mkdir()
+    lines = [f"2024-02-01 00:00:{i % 60:02d} WARN storage.v2 block=blk_{i % 7} moved to tier "
+             f"{i % 3} after {i} ms" for i in range(60)]
+    (inbox / "new_format.log").write_text("\n".join(lines) + "\n")
+    make_log(inbox / "same_format.log", 20, seed=8)
+    result = run_cli("score", "hdfs", str(inbox / "new_format.log"), "-o",
+                     str(folder / "nf.csv"), "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    assert "100.0% of log lines match no training template (limit 5%)" in result.stdout
+    assert f"anomaly train NORMAL.log --kind logs --session-regex '{REGEX}' --name hdfs" \
+        in result.stdout
+    result = run_cli("batch", "hdfs", "--inbox", str(inbox), "--outbox", str(outbox),
+                     "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("match no training template") == 1
+    db = sqlite3.connect(ws / "runs.db")
+    shares = dict(db.execute("SELECT input_path, unknown_share FROM files"))
+    assert shares[str((inbox / "new_format.log").resolve())] == 1.0
+    assert shares[str((inbox / "same_format.log").resolve())] == 0.0
