@@ -46,3 +46,13 @@ def quoted(value: object, limit: int = EXCERPT_CHARS) -> str:
         "'abc'"
     """
     return repr(excerpt(value, limit))
+
+
+def count(n: int, noun: str) -> str:
+    """``"1,500 rows"``, ``"1 session"``: a number of items in words.
+
+    Example:
+        >>> count(1500, "row"), count(1, "session")
+        ('1,500 rows', '1 session')
+    """
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

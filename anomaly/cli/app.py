@@ -55,16 +55,6 @@ def note(text: str) -> None:
     typer.echo(printable(text), err=True)
 
 
-def count(n: int, noun: str) -> str:
-    """``"1,500 rows"``, ``"1 session"``: a number of items in words.
-
-    Example:
-        >>> count(1500, "row"), count(1, "session")
-        ('1,500 rows', '1 session')
-    """
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def check_choice(flag: str, value: str | None, choices: tuple[str, ...]) -> None:
     """`InputError` naming the flag when `value` is set and not one of `choices`."""
     if value is not None and value not in choices:

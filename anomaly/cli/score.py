@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from anomaly.cli.app import app, check_choice, count, echo, load, models_dir, note
+from anomaly.cli.app import app, check_choice, echo, load, models_dir, note
 from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptStr, Workspace
 from anomaly.errors import InputError
+from anomaly.text import count
 
 
 @app.command(epilog="Example: anomaly score transactions data/transactions_test.csv "

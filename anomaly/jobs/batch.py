@@ -47,6 +47,7 @@ from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
 from anomaly.jobs.score import Progress, ScoreSummary, score_file
 from anomaly.kinds.logs.drift import detector_note
 from anomaly.outputs import check_target
+from anomaly.text import count
 
 log = logging.getLogger("anomaly")
 
@@ -297,7 +298,8 @@ def run_batch(detector: Any, ledger: Ledger, options: BatchOptions, engine: Engi
         with contextlib.suppress(MachineError):  # a broken ledger: the error says so
             status = ledger.finish_run(result.run_id, error)
             echo(f"run {result.run_id} {status}: {result.ok} scored, {result.skipped} already "
-                 f"done, {result.failed} quarantined; {result.rows:,} rows, "
+                 f"done, {result.failed} quarantined; "
+                 f"{count(result.rows, detector.kind_.item)}, "
                  f"{result.anomalies:,} flagged")
     return result
 
@@ -362,7 +364,8 @@ def _one_file(path: Path, output: Path, detector: Any, ledger: Ledger, options: 
     result.ok += 1
     result.rows += summary.rows
     result.anomalies += summary.anomalies
-    echo(f"{path.name}: {summary.rows:,} rows, {summary.anomalies:,} flagged "
+    echo(f"{path.name}: {count(summary.rows, detector.kind_.item)}, "
+         f"{summary.anomalies:,} flagged "
          f"({summary.anomaly_rate:.2%}) → {output}")
     hook(done, summary, result.run_id)
     note = detector_note(summary.unknown_share, key["model"], detector.features_)

@@ -260,6 +260,7 @@ def test_template_drift_is_noted_and_recorded(logs: dict[str, object]) -> None:
                      "--workspace", str(ws))
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("match no training template") == 1
+    assert "same_format.log: 20 sessions, " in result.stdout  # counted as the model counts
     db = sqlite3.connect(ws / "runs.db")
     shares = dict(db.execute("SELECT input_path, unknown_share FROM files"))
     assert shares[str((inbox / "new_format.log").resolve())] == 1.0
