@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import statistics
+import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 _NOISY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
@@ -85,3 +87,17 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     for row in text:
         print("  ".join(c.rjust(w) if i else c.ljust(w)
                         for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+def wait_peak_rss_kb(proc: subprocess.Popen[Any]) -> int:
+    """Wait for `proc`, polling its peak resident memory (VmHWM, kB) until it exits."""
+    status, peak_kb = Path(f"/proc/{proc.pid}/status"), 0
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    return peak_kb

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._common import REPO, print_table, require_shared
+from bench._common import REPO, print_table, require_shared, wait_peak_rss_kb
 
 REGEX = r"blk_-?\d+"
 SIZES_MB = {"16 MB": 16, "190 MB": 190}
@@ -130,15 +130,7 @@ def run_child(args: list[str]) -> tuple[float, float, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    status, peak_kb = Path(f"/proc/{proc.pid}/status"), 0
-    while proc.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak_kb = max(peak_kb, int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
+    peak_kb = wait_peak_rss_kb(proc)
     seconds = time.perf_counter() - start
     _, err = proc.communicate()
     if proc.returncode != 0:

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import wait_peak_rss_kb
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's `anomaly`
 BYTES_PER_ROW = 245  # what make_csv writes per row, about
@@ -34,16 +36,7 @@ def peak_rss_of_score(workspace: Path, src: Path, out: Path) -> tuple[float, flo
     proc = subprocess.Popen([sys.executable, "-m", "anomaly.cli", "score", "bench", str(src),
                              "-o", str(out), "--show", "0", "--workspace", str(workspace)],
                             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    status = Path(f"/proc/{proc.pid}/status")
-    peak_kb = 0
-    while proc.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak_kb = max(peak_kb, int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
+    peak_kb = wait_peak_rss_kb(proc)
     if proc.returncode != 0:
         raise SystemExit(f"anomaly score failed on {src} (exit {proc.returncode})")
     return peak_kb / 1024, time.perf_counter() - start

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,26 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch with `n` intra-op threads inside the block (tiny networks: more only contend)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for the test."""
+    with torch_threads(1):
+        yield
+
 
 FAST = {"max_epochs": 15, "patience": 5, "batch_size": 64, "progress_bar": False}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -136,14 +135,6 @@ def test_explain_prints_raw_lines(logs: dict[str, object]) -> None:
         explain("hdfs", folder / "test.log", session="blk_nope", workspace=ws)
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from drain3.masking import LogMasker, MaskingInstruction
 
 from anomaly import Detector
@@ -20,14 +18,6 @@ FAST = {"max_epochs": 6, "patience": 0, "batch_size": 32, "progress_bar": False}
 REGEX = r"blk_-?\d+"
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def interleaved_log(folder: Path, gz: bool = False) -> Path:

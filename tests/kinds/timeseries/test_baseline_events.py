@@ -8,22 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from anomaly import Detector
 from anomaly.errors import InputError
 from anomaly.jobs.score import events_path, score_file
 from anomaly.kinds.timeseries.events import EventCollector, flag_runs
-from tests.conftest import make_tabular, run_cli
+from tests.conftest import make_tabular, run_cli, torch_threads
 from tests.kinds.timeseries.test_timeseries import FAST, ONE_THREAD, make_series
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from anomaly import Detector, load_detector
 from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError
 from anomaly.jobs.score import score_file
 from anomaly.kinds.timeseries.features import TimeseriesFeatures, group_codes
-from tests.conftest import run_cli
+from tests.conftest import run_cli, torch_threads
 
 WINDOW = 16
 FAST = {"time_col": "t", "window": WINDOW, "progress_bar": False, "batch_size": 64, "seed": 0}
@@ -26,10 +25,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny networks: extra threads only conte
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def make_series(n: int = 900, seed: int = 0, start: int = 0) -> pd.DataFrame:
