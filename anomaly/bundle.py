@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anomaly import signing
+from anomaly.atomic import apply_umask, write_text
 from anomaly.bundle_schema import check_files, check_meta, check_meta_size
 from anomaly.clock import now
 from anomaly.errors import BundleError
@@ -115,8 +116,6 @@ def save_bundle(models_dir: Path, name: str, meta: dict[str, Any], network: nn.M
     import pandas as pd
     import torch
     from safetensors.torch import save_file
-
-    from anomaly.io import apply_umask
 
     home = prepare_home(models_dir, name)
     home.mkdir(parents=True, exist_ok=True)
@@ -315,8 +314,6 @@ def load_bundle(ref: str | Path, models_dir: Path) -> Bundle:
 
 def update_meta(path: Path, meta: dict[str, Any]) -> None:
     """Rewrite bundle.json atomically with a fresh self-checksum (weights are untouched)."""
-    from anomaly.io import write_text  # here: writing needs pandas/pyarrow's reader module
-
     write_text(json.dumps(_finished(meta), indent=2), path / BUNDLE_FILE)
 
 

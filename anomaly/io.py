@@ -1,19 +1,15 @@
-"""Reading and writing data files: CSV or Parquet, checked, with atomic writes.
+"""Reading and writing data files: CSV or Parquet, checked; tables written atomically.
 
-Every problem is raised as `InputError` naming the file and the fix. Outputs are written to a
-temporary file beside the target and renamed into place, so a crash never leaves a half-written
-file under the final name.
+Every problem is raised as `InputError` naming the file and the fix. Writes go through
+`anomaly.atomic` (a temporary file renamed into place).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
-import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from anomaly.errors import InputError, MachineError
+from anomaly.atomic import atomic_path, writing
+from anomaly.errors import InputError
 from anomaly.text import excerpt
 
 log = logging.getLogger("anomaly")
@@ -31,20 +28,6 @@ log = logging.getLogger("anomaly")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SNIFF_BYTES = 64 * 1024
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import: os.umask is process-wide and not thread-safe
-
-
-def apply_umask(path: Path, directory: bool = False) -> None:
-    """Give a mkstemp/mkdtemp path (0600/0700) the permissions a plain open() would have."""
-    path.chmod((0o777 if directory else 0o666) & ~_UMASK)
 
 
 def is_parquet(path: Path) -> bool:
@@ -357,61 +340,6 @@ def _first_line(exc: BaseException) -> str:
     return excerpt(text[0])
 
 
-
-def write_fault(target: Path, exc: OSError) -> MachineError:
-    """The `MachineError` for a failed write of `target` (disk full, permissions…).
-
-    Example:
-        >>> print(write_fault(Path("out/x.csv"), OSError(28, "No space left on device")))
-        ... # doctest: +ELLIPSIS
-        out: cannot write x.csv (No space left on device) — free space or fix the folder's ...
-    """
-    cause = exc.strerror or str(exc) or type(exc).__name__
-    return MachineError(f"{target.parent}: cannot write {target.name} ({cause}) — free space "
-                            "or fix the folder's permissions, then run again")
-
-
-@contextlib.contextmanager
-def writing(target: Path) -> Iterator[None]:
-    """Turn an `OSError` of the block (the output side) into `write_fault(target, …)`."""
-    try:
-        yield
-    except OSError as exc:
-        raise write_fault(target, exc) from exc
-
-
-TEMP_SUFFIX = ".tmp"
-
-
-def temp_owner() -> str:
-    """Who owns a temporary file: ``<host>-<pid>`` (see `anomaly.jobs.batch.clean_stale_temps`)."""
-    return f"{os.uname().nodename}-{os.getpid()}"
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it to `target` only if the block succeeds.
-
-    The temporary name ``.<target name>.<random>.<host>-<pid>.tmp`` says which process owns it,
-    so a cleanup removes only temps of processes that are gone. A failure to create, write or
-    rename it is an `MachineError` (the machine's fault, not the input's).
-    """
-    with writing(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.",
-                                        suffix=f".{temp_owner()}{TEMP_SUFFIX}", dir=target.parent)
-        os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with writing(target):
-            apply_umask(tmp)  # outputs are shared files, not secrets: not mkstemp's 0600
-        yield tmp
-        with writing(target):
-            tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
     """Write `frame` atomically as CSV (formula-safe, see `anomaly.outputs`) or Parquet."""
     from anomaly.outputs import csv_safe
@@ -423,11 +351,4 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
             pq.write_table(table, tmp)
         else:
             pacsv.write_csv(csv_safe(table), tmp)
-    return path
-
-
-def write_text(text: str, path: Path) -> Path:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp, writing(path):
-        tmp.write_text(text, encoding="utf-8")
     return path

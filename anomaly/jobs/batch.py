@@ -39,10 +39,10 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from anomaly.atomic import TEMP_SUFFIX, write_text
 from anomaly.bundle import sha256_file
 from anomaly.clock import now
 from anomaly.errors import AnomalyError, InputError, LockedError, MachineError, OutputError
-from anomaly.io import TEMP_SUFFIX, write_text
 from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
 from anomaly.jobs.score import Progress, ScoreSummary, score_file
 from anomaly.kinds.logs.drift import detector_note

@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from anomaly.atomic import atomic_path, write_fault, writing
 from anomaly.errors import InputError
-from anomaly.io import CSV_BLOCK_BYTES, atomic_path, is_parquet, write_fault, writing
+from anomaly.io import CSV_BLOCK_BYTES, is_parquet
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
 from anomaly.sidecar import seal, sidecar_path
 

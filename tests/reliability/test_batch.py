@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly.io import temp_owner
+from anomaly.atomic import temp_owner
 from tests.conftest import ROOT, make_tabular, run_main
 from tests.jobs.batchkit import fill_inbox, ledger_files, ledger_runs, settled
 from tests.reliability.kit import private_ws
