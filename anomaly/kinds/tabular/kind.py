@@ -29,12 +29,17 @@ DEFAULT_QUANTILE = 0.995  # initial threshold: this quantile of validation score
 DEFAULT_LATENT_WEIGHT = 0.0
 DEFAULT_NEIGHBOURS = 5
 MIN_STEPS = 100  # optimiser steps an epoch at least (the batch shrinks, to 16 at the least)
-# `categorical="embed"`: share of category inputs hidden in training (MixedAutoencoder)
+# `categorical="embed"` (opt-in): share of category inputs hidden behind the unknown bucket in
+# training (MixedAutoencoder). Chosen among {0, 0.15} × {network sized from the embedded or the
+# one-hot width} on two fresh draws of the transactions generator (bench/tabular_mixed.py). One-hot
+# stays the default: it scores higher on the bundled sample (PR-AUC 0.937 vs 0.915, 3 seeds) and
+# on both draws (0.927 vs 0.909, 0.932 vs 0.907), and trains faster.
 CATEGORY_DROPOUT = 0.15
 
 
 class TabularKind(RowKind):
-    """Rows of a table: numeric columns scaled, categories one-hot, each row scored alone.
+    """Rows of a table: numeric columns scaled, categories one-hot (or embedded, with
+    `categorical="embed"`), each row scored alone.
 
     Example:
         >>> from anomaly import Detector

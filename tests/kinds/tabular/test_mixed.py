@@ -16,9 +16,10 @@ from torch.nn import functional
 from anomaly import Detector
 from anomaly.config import DataConfig
 from anomaly.errors import ConfigError
+from anomaly.kinds.rowwise import network_output
 from anomaly.kinds.tabular.features import UNKNOWN, TabularFeatures
 from anomaly.nn import MixedAutoencoder
-from tests.conftest import FAST
+from tests.conftest import FAST, run_main
 
 
 def make_mixed(n: int, seed: int) -> pd.DataFrame:
@@ -64,7 +65,7 @@ def test_missing_values_are_masked_and_categories_cost_cross_entropy() -> None:
     net = MixedAutoencoder(3, (4,), missing_of=(-1, 2, -1), hidden=(8, 2)).eval()
     x = torch.tensor([[0.3, 5.0, 1.0, 2.0], [0.3, -1.0, 0.0, 2.0]])  # row 0: b is missing
     code = net.encode(x)
-    residual = net.residual(x, code)
+    residual = net.residual(x, code).detach()
     assert residual[0, 1] == 0.0 and residual[1, 1] != 0.0
     other = x.clone()
     other[0, 1] = -7.0  # another imputed value where b is missing: it is no target
@@ -89,6 +90,16 @@ def test_trains_scores_and_flags_wrong_or_unseen_categories(trained: Detector) -
     assert trained.anomaly_scores(unseen).min() > np.quantile(base, 0.95)
     scored = trained.score_frame(unseen)
     assert scored["top_features"].str.startswith("color").all()
+
+
+def test_missing_numerics_add_no_error_but_their_flag_does(trained: Detector) -> None:
+    frame = make_mixed(200, 6)
+    x, _ = trained.features_.transform(frame)
+    signed = network_output(trained.network_, trained.features_, x, True, True).residuals
+    assert signed is not None
+    missing = frame["b"].isna().to_numpy()
+    assert missing.any() and (signed[missing, 1] == 0).all() and (signed[~missing, 1] != 0).all()
+    assert (signed[missing, 2] != 0).all()  # the flag input is reconstructed: missingness shows
 
 
 def test_explain_names_the_categorical_column_and_shows_missing(trained: Detector) -> None:
@@ -120,3 +131,22 @@ def test_one_hot_stays_the_default_and_bad_choice_is_refused() -> None:
     assert det.features_.encoding == "onehot"
     with pytest.raises(ConfigError, match="categorical 'dense' is not one of onehot, embed"):
         Detector(categorical="dense").fit(make_mixed(50, 0))
+
+
+def test_config_key_trains_an_embedded_model_through_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "mixed.csv"
+    make_mixed(300, 7).to_csv(data, index=False)
+    config = tmp_path / "train.toml"
+    config.write_text('[data]\nid_col = ["id"]\ncategorical = "embed"\n')
+    ws = str(tmp_path / "ws")
+    trained = run_main("train", str(data), "--config", str(config), "--name", "mx",
+                       "--epochs", "3", "--no-progress", "--workspace", ws)
+    assert trained.returncode == 0, trained.stderr
+    info = run_main("info", "mx", "--workspace", ws)
+    assert "network: MixedAutoencoder" in info.stdout
+    scored = run_main("score", "mx", str(data), "-o", str(tmp_path / "out.csv"), "--workspace", ws)
+    assert scored.returncode == 0, scored.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 300
+    config.write_text('[data]\ncategorical = "dense"\n')
+    bad = run_main("train", str(data), "--config", str(config), "--workspace", ws)
+    assert bad.returncode == 2 and "categorical 'dense' is not one of onehot, embed" in bad.stderr
