@@ -35,6 +35,7 @@ Norm = Literal["none", "batch", "layer"]
 Schedule = Literal["none", "cosine", "plateau", "step"]
 ColumnType = Literal["numeric", "categorical", "ignore"]
 BadRows = Literal["fail", "skip"]
+CategoricalEncoding = Literal["onehot", "embed"]
 WindowNetwork = Literal["conv", "lstm", "dense"]
 Aggregate = Literal["mean", "point", "min"]
 
@@ -55,6 +56,7 @@ class DataConfig:
     column_types: dict[str, ColumnType] = field(default_factory=dict)
     on_bad_rows: BadRows = "fail"
     max_categories: int = 50
+    categorical: CategoricalEncoding = "onehot"  # tabular: "embed" = embeddings + softmax
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ def validate(settings: Settings) -> None:
          "noise, l1 and weight_decay must be >= 0"),
         (all(h >= 1 for h in m.hidden), f"hidden sizes must be positive (got {list(m.hidden)})"),
         (settings.data.on_bad_rows in ("fail", "skip"), "on_bad_rows must be 'fail' or 'skip'"),
+        (settings.data.categorical in ("onehot", "embed"),
+         f"categorical {settings.data.categorical!r} is not one of onehot, embed"),
         (w.window >= 2, f"window must be >= 2 rows (got {w.window})"),
         (w.stride >= 1, f"stride must be >= 1 (got {w.stride})"),
         (w.model in ("conv", "lstm", "dense"), f"model {w.model!r} is not one of conv, lstm, "

@@ -55,6 +55,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             strategy, num_nodes, progress_bar, logger (none|csv|tensorboard|mlflow),
             logger_dir: training options (`TrainingConfig`).
         id_col, time_col, label_col, column_types, on_bad_rows, max_categories: data options.
+        categorical: "onehot" (default) or "embed" — tabular categorical columns embedded on
+            the way in and predicted by a softmax (cross-entropy) on the way out.
         group_col, window (rows), stride, model (conv|lstm|dense), max_gap, aggregate: time
             series options (`WindowConfig`).
         session_regex, session_window (e.g. "5m"), time_format, session_col, event_col,
@@ -83,6 +85,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                  id_col: tuple[str, ...] | str | None = None, time_col: str | None = None,
                  label_col: str | None = None, column_types: dict[str, str] | None = None,
                  on_bad_rows: str | None = None, max_categories: int | None = None,
+                 categorical: str | None = None,
                  group_col: str | None = None, window: int | None = None,
                  stride: int | None = None, model: str | None = None,
                  max_gap: float | None = None, aggregate: str | None = None,
@@ -177,7 +180,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         if len(train_x) < MIN_TRAIN_ROWS - 2 or len(val_x) < 2:
             raise InputError(f"{source}: too few usable rows after skipping bad ones "
                              f"({len(train_x)} train, {len(val_x)} validation) — fix the data")
-        class_name, args = kind.network_spec(train_x, settings)
+        class_name, args = kind.network_spec(train_x, settings, features)
         torch.manual_seed(settings.training.seed)  # the initial weights are part of a run
         from anomaly.training import train_autoencoder  # Lightning: import only to train
 

@@ -157,8 +157,10 @@ class Kind(Protocol):
         """Network inputs for training or validation (rows, or windows of rows)."""
         ...
 
-    def network_spec(self, train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
-        """The allow-listed network class and its JSON arguments."""
+    def network_spec(self, train_x: np.ndarray, settings: Settings,
+                     features: Any = None) -> tuple[str, dict[str, Any]]:
+        """The allow-listed network class and its JSON arguments (`features`: the fitted
+        transform, for a network shaped by the input layout)."""
         ...
 
     def training_config(self, cfg: TrainingConfig, n_train: int) -> TrainingConfig:

@@ -65,21 +65,25 @@ def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False
     """Squared reconstruction error per input (rows × inputs) and, if asked, the codes.
 
     `signed=True` returns the residuals (reconstruction − input) instead of their squares.
+    A network with a `residual(x, code)` method says itself what its residuals are (categories
+    predicted by a softmax: √cross-entropy; missing values: 0).
     """
     network.eval()
     errors = np.empty(inputs.shape, dtype=np.float32)
     codes: list[np.ndarray] = []
     encode = getattr(network, "encode", None)
+    own_residual = getattr(network, "residual", None)
     with torch.inference_mode(), one_thread(is_small(network, min(batch, len(inputs)))):
         for start in range(0, len(inputs), batch):
             x = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch]))
-            if want_codes and encode is not None:
-                code = encode(x)
-                recon = network.decoder(code)  # type: ignore[operator]
+            code = encode(x) if want_codes and encode is not None else None
+            if code is not None:
                 codes.append(code.reshape(len(x), -1).numpy())
+            if own_residual is not None:
+                residual = own_residual(x, code)
             else:
-                recon = network(x)
-            residual = recon.sub_(x)  # in place: no copies
+                recon = network(x) if code is None else network.decoder(code)  # type: ignore[operator]
+                residual = recon.sub_(x)  # in place: no copies
             errors[start:start + batch] = (residual if signed else residual.square_()).numpy()
     return errors, (np.concatenate(codes) if codes else None)
 

@@ -40,7 +40,8 @@ class RowKind:
     def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
         return random_split(frame, settings)
 
-    def network_spec(self, train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
+    def network_spec(self, train_x: np.ndarray, settings: Settings,
+                     features: Any = None) -> tuple[str, dict[str, Any]]:
         return dense_spec(train_x, settings)
 
     def training_config(self, cfg: TrainingConfig, n_train: int) -> TrainingConfig:

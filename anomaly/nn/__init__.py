@@ -15,10 +15,12 @@ from anomaly.nn.conv import ConvAutoencoder
 from anomaly.nn.dense import DenseAutoencoder
 from anomaly.nn.flat import WindowDenseAutoencoder
 from anomaly.nn.lstm import LSTMAutoencoder
+from anomaly.nn.mixed import MixedAutoencoder
 
 NETWORKS: dict[str, type[nn.Module]] = {
     "DenseAutoencoder": DenseAutoencoder, "ConvAutoencoder": ConvAutoencoder,
-    "LSTMAutoencoder": LSTMAutoencoder, "WindowDenseAutoencoder": WindowDenseAutoencoder}
+    "LSTMAutoencoder": LSTMAutoencoder, "WindowDenseAutoencoder": WindowDenseAutoencoder,
+    "MixedAutoencoder": MixedAutoencoder}
 
 
 def build_network(class_name: str, args: dict[str, Any]) -> nn.Module:
@@ -35,4 +37,4 @@ def build_network(class_name: str, args: dict[str, Any]) -> nn.Module:
 
 
 __all__ = ["NETWORKS", "ConvAutoencoder", "DenseAutoencoder", "LSTMAutoencoder",
-           "WindowDenseAutoencoder", "build_network"]
+           "MixedAutoencoder", "WindowDenseAutoencoder", "build_network"]

@@ -69,7 +69,8 @@ class _Sums:
 
 
 class AutoencoderModule(pl.LightningModule):
-    """Trains `network` to reconstruct its input (mean squared error).
+    """Trains `network` to reconstruct its input (mean squared error, or the network's own
+    `loss(x, noise)` where it has one).
 
     Adds, as configured: denoising noise on the input (augmentation), an L1 penalty on weights,
     gradient-norm clipping, and a learning-rate schedule. Per epoch it records train and
@@ -95,12 +96,16 @@ class AutoencoderModule(pl.LightningModule):
         self._params = [p for p in network.parameters() if p.requires_grad]
         self._l1_weights = [p for n, p in network.named_parameters()
                             if n.endswith("weight") and p.requires_grad]
+        self._own_loss = getattr(network, "loss", None)  # networks that say how they learn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)  # type: ignore[no-any-return]
 
     def _loss(self, x: torch.Tensor, noisy: bool) -> torch.Tensor:
-        source = x + self.cfg.noise * torch.randn_like(x) if noisy and self.cfg.noise else x
+        noise = self.cfg.noise if noisy else 0.0
+        if self._own_loss is not None:  # e.g. cross-entropy for categories (MixedAutoencoder)
+            return self._own_loss(x, noise)  # type: ignore[no-any-return]
+        source = x + noise * torch.randn_like(x) if noise else x
         return nn.functional.mse_loss(self.network(source), x)
 
     # ------------------------------------------------------------------ train

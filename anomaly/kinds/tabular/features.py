@@ -1,9 +1,12 @@
-"""Tabular features: scaled numerics with missingness flags, one-hot categoricals.
+"""Tabular features: scaled numerics with missingness flags, then categoricals.
 
-Fitted on training rows only; every learned parameter is plain JSON so that it travels in the
-bundle. The input layout is described by `input_names` (one per network input) and
-`input_sources` (the user column each input comes from), which explanation uses to fold the
-error of one-hot and missing-flag inputs back onto the user's columns.
+Categoricals are encoded one of two ways (`encoding`, recorded in the bundle): "onehot" (one
+input per category, reconstructed with squared error, as every bundle before it) or "embed"
+(one input per column holding the category's index, embedded and predicted by a softmax in
+`anomaly.nn.MixedAutoencoder`). Fitted on training rows only; every learned parameter is plain
+JSON so that it travels in the bundle. The input layout is described by `input_names` (one per
+network input) and `input_sources` (the user column each input comes from), which explanation
+uses to fold the error of one-hot and missing-flag inputs back onto the user's columns.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ NUMERIC_SHARE = 0.98  # text columns that are this numeric are numeric columns w
 ID_LIKE_SHARE = 0.5  # text columns with this share of distinct values look like identifiers
 ID_LIKE_NOTE = "looks like an identifier or free text"
 CLIP = 1e4  # scaled values are clipped so that a wild value cannot overflow float32
+ENCODINGS = ("onehot", "embed")  # how categorical columns become network inputs
 
 
 def str_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,6 +103,7 @@ class TabularFeatures:
     categorical: list[CategoricalColumn] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     role_columns: list[str] = field(default_factory=list)
+    encoding: str = "onehot"  # categoricals: "onehot" inputs or "embed" (one index per column)
     # (source, extra columns) already noted: a file scored in chunks gets the note once
     _noted: set[tuple[str, tuple[str, ...]]] = field(default_factory=set, repr=False,
                                                      compare=False)
@@ -108,6 +113,7 @@ class TabularFeatures:
             source: str = "input") -> TabularFeatures:
         """Learn column types, scaling, imputation and vocabularies from training rows."""
         config = config or DataConfig()
+        self.encoding = config.categorical
         frame = str_columns(frame)
         roles = [*config.id_col, config.time_col, config.label_col]
         self.role_columns = [c for c in roles if c]
@@ -193,8 +199,34 @@ class TabularFeatures:
             if num.missing_flag:
                 pairs.append((f"{num.name}:missing", num.name))
         for cat in self.categorical:
-            pairs.extend((f"{cat.name}={c}", cat.name) for c in [*cat.categories, UNKNOWN])
+            if self.embedded:
+                pairs.append((cat.name, cat.name))
+            else:
+                pairs.extend((f"{cat.name}={c}", cat.name) for c in [*cat.categories, UNKNOWN])
         return pairs
+
+    @property
+    def embedded(self) -> bool:
+        """Whether each categorical column is one input holding a category index."""
+        return self.encoding == "embed"
+
+    @property
+    def n_dense(self) -> int:
+        """Inputs before the categorical ones: scaled numerics and missing flags."""
+        return len(self.numeric) + sum(c.missing_flag for c in self.numeric)
+
+    def missing_of(self) -> list[int]:
+        """Per dense input, the position of the flag saying its value is missing, or -1."""
+        out: list[int] = []
+        for num in self.numeric:
+            out.append(len(out) + 1 if num.missing_flag else -1)
+            if num.missing_flag:
+                out.append(-1)
+        return out
+
+    def labels(self, column: CategoricalColumn) -> list[str]:
+        """The classes of a categorical column in input order: its vocabulary, then unknown."""
+        return [*column.categories, UNKNOWN]
 
     @property
     def input_names(self) -> list[str]:
@@ -276,12 +308,16 @@ class TabularFeatures:
                 out[:, slots[flags] + 1] = missing[flags].T
             else:
                 out[:, :len(self.numeric)] = values.T
-        j = len(self.numeric) + sum(c.missing_flag for c in self.numeric)
+        j = self.n_dense
         for cat in self.categorical:
             width = len(cat.categories) + 1
             text = frame[cat.name].astype("string").fillna(MISSING)
             codes = pd.Categorical(text, categories=cat.categories).codes.astype(np.int64)
             codes[codes < 0] = width - 1  # unseen category → the unknown slot
+            if self.embedded:
+                out[:, j] = codes
+                j += 1
+                continue
             block = np.zeros((n, width), dtype=np.float32)
             block[np.arange(n), codes] = 1.0
             out[:, j:j + width] = block
@@ -329,6 +365,7 @@ class TabularFeatures:
             "categorical": [vars(c) for c in self.categorical],
             "dropped": self.dropped,
             "role_columns": self.role_columns,
+            "encoding": self.encoding,
         }
 
     @classmethod
@@ -339,6 +376,7 @@ class TabularFeatures:
             categorical=[CategoricalColumn(**c) for c in raw["categorical"]],
             dropped=dict(raw.get("dropped", {})),
             role_columns=list(raw.get("role_columns", [])),
+            encoding=str(raw.get("encoding", "onehot")),  # bundles before it: one-hot
         )
 
 

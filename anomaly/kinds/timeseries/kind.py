@@ -115,7 +115,8 @@ class TimeseriesKind:
         windows, _ = features.windows(frame, source, settings.data.on_bad_rows)
         return np.asarray(windows)
 
-    def network_spec(self, train_x: np.ndarray, settings: Settings) -> tuple[str, dict[str, Any]]:
+    def network_spec(self, train_x: np.ndarray, settings: Settings,
+                     features: Any = None) -> tuple[str, dict[str, Any]]:
         n_channels, window = int(train_x.shape[2]), int(train_x.shape[1])
         m, kind = settings.model, settings.window.model
         if kind == "lstm":
