@@ -59,6 +59,7 @@ SCORE_BATCH = 8192  # rows per network call: small intermediates, as fast as lar
 EPS = 1e-12
 REFERENCE_ROWS = 4096  # neighbour search: at most this many training rows (sampled with the seed)
 DISTANCE_CELLS = 1 << 22  # neighbour search: query rows × reference rows per distance block
+SPREAD_FLOOR = 0.25  # a reference row's spread is at least this share of the median spread
 
 
 def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False,
@@ -129,6 +130,21 @@ class LatentDistance:
         return distance
 
 
+def floored_spread(spread: np.ndarray) -> np.ndarray:
+    """Spreads of at least `SPREAD_FLOOR` × their median (or mean, or 1): duplicated rows have
+    spread 0, which would make the density factor infinite next to them.
+
+    Example:
+        >>> floored_spread(np.array([0.0, 0.0, 2.0, 4.0, 4.0])).tolist()
+        [0.5, 0.5, 2.0, 4.0, 4.0]
+        >>> floored_spread(np.zeros(3)).tolist()
+        [0.25, 0.25, 0.25]
+    """
+    typical = float(np.median(spread)) or float(spread.mean()) or 1.0
+    floored: np.ndarray = np.maximum(spread, SPREAD_FLOOR * typical).astype(np.float32)
+    return floored
+
+
 @dataclass
 class NeighbourDistance:
     """Distance to the k nearest training rows in the autoencoder's coordinates.
@@ -136,8 +152,9 @@ class NeighbourDistance:
     Coordinates: (code − code_mean) / code_scale, residual / residual_scale and, with `inputs`,
     the network's inputs themselves (already standardised by the features). The score is the
     mean distance d(q) to the k nearest reference rows; with `density` it is d(q) × d(q) / s,
-    where s is the mean of those neighbours' own d (their `spread`): a row 2 units from a
-    tight cluster scores higher than one 2 units from a loose one. The search runs in blocks of
+    where s is the mean of those neighbours' own d (their `spread`, at least `SPREAD_FLOOR` ×
+    its median): a row 2 units from a tight cluster scores higher than one 2 units from a loose
+    one. The search runs in blocks of
     at most `DISTANCE_CELLS` query × reference pairs: memory stays flat.
 
     Example:
@@ -178,7 +195,7 @@ class NeighbourDistance:
         if density and len(rows) > 1:
             near.k = min(k, len(rows) - 1)  # a row's own neighbours exclude itself
             own, _ = near.search(near.reference, near.k + 1)
-            near.spread = own[:, 1:].mean(axis=1).astype(np.float32)
+            near.spread = floored_spread(own[:, 1:].mean(axis=1))
         return near
 
     def coordinates(self, codes: np.ndarray, residuals: np.ndarray,

@@ -49,6 +49,7 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
     assert ref.shape == (200, 3 + 4 + 4)
     pairs = np.sqrt(((ref[:, None, :] - ref[None, :, :]) ** 2).sum(axis=2))
     own = np.sort(pairs, axis=1)[:, 1:4].mean(axis=1)  # column 0 is the row itself
+    own = scoring.floored_spread(own)
     np.testing.assert_allclose(near.spread, own, rtol=1e-4)
     q = (rng.normal(size=(61, 3)), 2 * rng.normal(size=(61, 4)), rng.normal(size=(61, 4)))
     to_ref = np.sqrt(((near.coordinates(*q).astype(np.float64)[:, None, :] - ref[None]) ** 2)
@@ -60,6 +61,15 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
     np.testing.assert_allclose(near(*q), expected, rtol=1e-4)
     with pytest.raises(ValueError, match="network inputs"):
         near(q[0], q[1])
+
+
+def test_duplicated_rows_do_not_make_the_density_factor_infinite() -> None:
+    rng = np.random.default_rng(6)
+    codes = np.repeat(rng.normal(size=(20, 2)), 10, axis=0)  # every row 10 times
+    residuals = np.zeros((200, 3))
+    near = NeighbourDistance.fit(codes, residuals, residuals + 0.1, k=5, seed=0, density=True)
+    assert near.spread is not None and near.spread.min() > 0
+    assert np.isfinite(near(codes[:5] + 0.01, residuals[:5])).all()
 
 
 def test_reference_set_is_capped_and_seeded() -> None:
