@@ -13,8 +13,9 @@ score recipe below is then calibrated from that same network with the product's 
 
   R        reconstruction error alone                      (latent_weight=0, neighbours=0)
   R+2L     reconstruction + 2 × latent Mahalanobis         (the default before issue 14)
-  N5, N10  mean distance to the 5 / 10 nearest training rows in autoencoder coordinates
-           ([standardised code, residual / validation RMS residual]; neighbours=5 / 10)
+  N5, N10  distance to the 5 / 10 nearest training rows in autoencoder coordinates
+           ([standardised code, residual / validation RMS residual, input]), relative to
+           those rows' own spread (`NeighbourDistance`; neighbours=5 / 10)
 
 The default recipe is chosen by leave-one-table-out: for each table, the candidate with the best
 mean PR-AUC on the other 16 tables is evaluated on it. The cross-validated mean is printed next

@@ -8,11 +8,12 @@ How a row's score is made (DESIGN.md), from signals of the trained autoencoder:
 2. Latent distance: the squared Mahalanobis distance of the row's code (the bottleneck vector)
    from the codes of the training rows (Ledoit–Wolf shrunk covariance), divided by its mean on
    validation normals, so its mean ≈ 1 on normal data too.
-
-    3. Neighbours: the mean distance from the row's *autoencoder coordinates* — its code
-   standardised by the training codes, next to each input's signed residual divided by that
-   input's root-mean-square residual on validation normals — to the k nearest coordinates of
-   (up to `REFERENCE_ROWS`) training rows, divided by its mean on validation normals.
+3. Neighbours: the mean distance d from the row's *autoencoder coordinates* — its code
+   standardised by the training codes, each input's signed residual divided by that input's
+   root-mean-square residual on validation normals, and the (standardised) inputs — to the k
+   nearest coordinates of (up to `REFERENCE_ROWS`) training rows, relative to how far those
+   neighbours lie from their own: d × d / (their mean d), divided by its mean on validation
+   normals. (Bundles of 0.x before this recipe: d alone, without the inputs.)
 
     score = w_rec × reconstruction + w_lat × latent + w_nb × neighbours
 
@@ -30,9 +31,10 @@ weight and the latent statistics.
 Why neighbours: when the normal rows form several clusters (letters, digits, cultivars) one
 Gaussian over the codes says nothing about a row between clusters, and a network that generalises
 reconstructs such rows too. Distances among training rows in the network's own coordinates see
-them: on the 17 ODDS tables (`bench/tabular_accuracy.py`, chosen by leave-one-table-out) it
-lifts the mean PR-AUC from 0.68 (the sum above) to 0.73, level with k-NN on the raw features
-(0.74) and above IsolationForest, LOF, ECOD and PyOD's AutoEncoder. `top_features` stays the
+them, and the density factor tells a tight cluster from a loose one (as LOF does): on the 17
+ODDS tables (`bench/tabular_accuracy.py`, chosen by leave-one-table-out; bench/README.md) it
+lifts the mean PR-AUC from 0.68 (the sum above) to about 0.75, above k-NN on the raw features
+(0.74), IsolationForest, LOF, ECOD and PyOD's AutoEncoder. `top_features` stays the
 reconstruction-error share of each feature: the residual half of the coordinates is what the
 network could not rebuild, feature by feature. The reference coordinates are saved as
 safetensors next to the weights.
@@ -57,6 +59,7 @@ SCORE_BATCH = 8192  # rows per network call: small intermediates, as fast as lar
 EPS = 1e-12
 REFERENCE_ROWS = 4096  # neighbour search: at most this many training rows (sampled with the seed)
 DISTANCE_CELLS = 1 << 22  # neighbour search: query rows × reference rows per distance block
+SPREAD_FLOOR = 0.25  # a reference row's spread is at least this share of the median spread
 
 
 def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False,
@@ -131,12 +134,32 @@ class LatentDistance:
         return distance
 
 
+def floored_spread(spread: np.ndarray) -> np.ndarray:
+    """Spreads of at least `SPREAD_FLOOR` × their median (or mean, or 1): duplicated rows have
+    spread 0, which would make the density factor infinite next to them.
+
+    Example:
+        >>> floored_spread(np.array([0.0, 0.0, 2.0, 4.0, 4.0])).tolist()
+        [0.5, 0.5, 2.0, 4.0, 4.0]
+        >>> floored_spread(np.zeros(3)).tolist()
+        [0.25, 0.25, 0.25]
+    """
+    typical = float(np.median(spread)) or float(spread.mean()) or 1.0
+    floored: np.ndarray = np.maximum(spread, SPREAD_FLOOR * typical).astype(np.float32)
+    return floored
+
+
 @dataclass
 class NeighbourDistance:
-    """Mean distance to the k nearest training rows in the autoencoder's coordinates.
+    """Distance to the k nearest training rows in the autoencoder's coordinates.
 
-    Coordinates: (code − code_mean) / code_scale next to residual / residual_scale. The search
-    runs in blocks of at most `DISTANCE_CELLS` query × reference pairs: memory stays flat.
+    Coordinates: (code − code_mean) / code_scale, residual / residual_scale and, with `inputs`,
+    the network's inputs themselves (already standardised by the features). The score is the
+    mean distance d(q) to the k nearest reference rows; with `density` it is d(q) × d(q) / s,
+    where s is the mean of those neighbours' own d (their `spread`, at least `SPREAD_FLOOR` ×
+    its median): a row 2 units from a tight cluster scores higher than one 2 units from a loose
+    one. The search runs in blocks of
+    at most `DISTANCE_CELLS` query × reference pairs: memory stays flat.
 
     Example:
         >>> nd = NeighbourDistance(np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]], np.float32),
@@ -145,18 +168,21 @@ class NeighbourDistance:
         [0.5]
     """
 
-    reference: np.ndarray  # float32, reference rows × (code width + inputs)
+    reference: np.ndarray  # float32, reference rows × (code width + residuals [+ inputs])
     code_mean: np.ndarray
     code_scale: np.ndarray
     residual_scale: np.ndarray
     k: int
+    inputs: bool = False  # the network inputs are part of the coordinates
+    spread: np.ndarray | None = None  # with density: each reference row's own mean distance
 
     @classmethod
     def fit(cls, train_codes: np.ndarray, train_residuals: np.ndarray,
-            val_residuals: np.ndarray, k: int, seed: int,
-            max_rows: int | None = None) -> NeighbourDistance:
+            val_residuals: np.ndarray, k: int, seed: int, max_rows: int | None = None,
+            train_inputs: np.ndarray | None = None, density: bool = False
+            ) -> NeighbourDistance:
         """Scales from training codes and validation residuals; up to `max_rows` references
-        (default `REFERENCE_ROWS`)."""
+        (default `REFERENCE_ROWS`); `train_inputs` adds the inputs to the coordinates."""
         max_rows = REFERENCE_ROWS if max_rows is None else max_rows
         codes = train_codes.astype(np.float64)
         code_scale = np.maximum(codes.std(axis=0), 1e-6)
@@ -165,44 +191,82 @@ class NeighbourDistance:
         rows = np.arange(len(codes))
         if len(rows) > max_rows:
             rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))
-        blank = cls(np.empty((0, 0), np.float32), codes.mean(axis=0), code_scale, rms,
-                    min(k, len(rows)))
-        blank.reference = blank.coordinates(train_codes[rows], train_residuals[rows])
-        return blank
+        near = cls(np.empty((0, 0), np.float32), codes.mean(axis=0), code_scale, rms,
+                   min(k, len(rows)), inputs=train_inputs is not None)
+        near.reference = near.coordinates(
+            train_codes[rows], train_residuals[rows],
+            train_inputs[rows] if train_inputs is not None else None)
+        if density and len(rows) > 1:
+            near.k = min(k, len(rows) - 1)  # a row's own neighbours exclude itself
+            own, _ = near.search(near.reference, near.k + 1)
+            near.spread = floored_spread(own[:, 1:].mean(axis=1))
+        return near
 
-    def coordinates(self, codes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    def coordinates(self, codes: np.ndarray, residuals: np.ndarray,
+                    inputs: np.ndarray | None = None) -> np.ndarray:
         """Each row's autoencoder coordinates (float32)."""
-        code_part = (codes - self.code_mean) / self.code_scale
-        return np.concatenate([code_part, residuals / self.residual_scale],
-                              axis=1).astype(np.float32)
+        parts = [(codes - self.code_mean) / self.code_scale, residuals / self.residual_scale]
+        if self.inputs:
+            if inputs is None:
+                raise ValueError("this neighbour score needs the network inputs")
+            parts.append(inputs)
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def __call__(self, codes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
-        """Mean Euclidean distance of each row to its k nearest reference rows."""
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distances to and indices of the k nearest reference rows of each query row (nearest
+        first), in blocks of at most `DISTANCE_CELLS` pairs."""
         reference = torch.from_numpy(self.reference)
         ref_sq, ref_t = reference.square().sum(dim=1), reference.T.contiguous()
-        query = torch.from_numpy(self.coordinates(codes, residuals))
-        out = np.empty(len(query), dtype=np.float64)
+        queries = torch.from_numpy(query)
+        distances = np.empty((len(query), k), dtype=np.float32)
+        indices = np.empty((len(query), k), dtype=np.int64)
         block = max(1, DISTANCE_CELLS // max(len(reference), 1))
         with torch.inference_mode():
             for start in range(0, len(query), block):
-                q = query[start:start + block]
+                q = queries[start:start + block]
                 squared = torch.addmm(ref_sq, q, ref_t, alpha=-2.0)
                 squared.add_(q.square().sum(dim=1, keepdim=True)).clamp_(min=0.0)
-                nearest = torch.topk(squared, self.k, dim=1, largest=False, sorted=False).values
-                out[start:start + len(q)] = nearest.sqrt_().mean(dim=1).numpy()
+                nearest = torch.topk(squared, k, dim=1, largest=False, sorted=True).indices
+                # the expansion above finds the neighbours; their distances are taken directly
+                # (q − r), which float32 keeps exact to ~1e-7 whatever the block
+                distances[start:start + len(q)] = torch.linalg.vector_norm(
+                    q[:, None, :] - reference[nearest], dim=2).numpy()
+                indices[start:start + len(q)] = nearest.numpy()
+        return distances, indices
+
+    def __call__(self, codes: np.ndarray, residuals: np.ndarray,
+                 inputs: np.ndarray | None = None) -> np.ndarray:
+        """Each row's neighbour score (see the class)."""
+        distances, indices = self.search(self.coordinates(codes, residuals, inputs), self.k)
+        mean: np.ndarray = distances.mean(axis=1, dtype=np.float64)
+        if self.spread is None:
+            return mean
+        local = self.spread[indices].mean(axis=1, dtype=np.float64)
+        out: np.ndarray = mean * mean / np.maximum(local, 1e-9)
         return out
+
+    @property
+    def recipe(self) -> dict[str, bool]:
+        """How the score is made (bundle.json)."""
+        return {"inputs": self.inputs, "density": self.spread is not None}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What the bundle keeps as safetensors (the reference rows and the scales)."""
-        return {"reference": self.reference, "code_mean": self.code_mean,
-                "code_scale": self.code_scale, "residual_scale": self.residual_scale}
+        out = {"reference": self.reference, "code_mean": self.code_mean,
+               "code_scale": self.code_scale, "residual_scale": self.residual_scale}
+        if self.spread is not None:
+            out["spread"] = self.spread
+        return out
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], k: int) -> NeighbourDistance:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], k: int, inputs: bool = False
+                    ) -> NeighbourDistance:
+        spread = arrays.get("spread")
         return cls(np.ascontiguousarray(arrays["reference"], dtype=np.float32),
                    np.asarray(arrays["code_mean"], np.float64),
                    np.asarray(arrays["code_scale"], np.float64),
-                   np.asarray(arrays["residual_scale"], np.float64), k)
+                   np.asarray(arrays["residual_scale"], np.float64), k, inputs,
+                   None if spread is None else np.asarray(spread, np.float32))
 
 
 @dataclass
@@ -229,7 +293,8 @@ class Scorer:
     def fit(cls, features: list[str], val_errors: np.ndarray, train_codes: np.ndarray | None = None,
             val_codes: np.ndarray | None = None, latent_weight: float = 0.0,
             neighbours: NeighbourDistance | None = None,
-            val_residuals: np.ndarray | None = None) -> Scorer:
+            val_residuals: np.ndarray | None = None,
+            val_inputs: np.ndarray | None = None) -> Scorer:
         """Calibrate on validation normals (errors per feature; codes for the latent part).
 
         With `neighbours` the score is the neighbour distance (plus `latent_weight` × latent):
@@ -245,7 +310,8 @@ class Scorer:
         if neighbours is not None and val_codes is not None and val_residuals is not None:
             scorer.neighbours, scorer.neighbour_weight, scorer.reconstruction_weight = (
                 neighbours, 1.0, 0.0)
-            scorer.neighbour_scale = max(float(neighbours(val_codes, val_residuals).mean()), EPS)
+            scorer.neighbour_scale = max(float(neighbours(val_codes, val_residuals,
+                                                          val_inputs).mean()), EPS)
         return scorer
 
     @property
@@ -258,8 +324,10 @@ class Scorer:
         return self.neighbours is not None and self.neighbour_weight > 0
 
     def score(self, feature_errors: np.ndarray, codes: np.ndarray | None = None,
-              residuals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Scores (rows) and each feature's share of the reconstruction error (rows × features)."""
+              residuals: np.ndarray | None = None, inputs: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (rows) and each feature's share of the reconstruction error (rows × features);
+        `codes`, `residuals` and the network `inputs` feed the latent and neighbour parts."""
         dtype = work_dtype(feature_errors)  # row sums below accumulate in float64
         normalized = feature_errors / self.feature_scale.astype(dtype)
         row_sum = normalized.sum(axis=1, dtype=np.float64)
@@ -271,7 +339,7 @@ class Scorer:
         if self.neighbours is not None and self.uses_residuals and codes is not None \
                 and residuals is not None:
             total = total + self.neighbour_weight * self.neighbours(
-                codes, residuals) / self.neighbour_scale
+                codes, residuals, inputs) / self.neighbour_scale
         return total, shares
 
     @property
@@ -282,10 +350,13 @@ class Scorer:
 
     def to_json(self) -> dict[str, Any]:
         used = [name for name, weight in self.signals.items() if weight > 0]
+        near = self.neighbours
         names = {"reconstruction": "mean normalized squared error",
                  "latent": "latent Mahalanobis distance",
                  "neighbours": "mean distance to the k nearest training rows in autoencoder "
-                               "coordinates"}
+                               "coordinates" + (" and inputs" if near and near.inputs else "")
+                               + (", relative to their own" if near and near.spread is not None
+                                  else "")}
         out: dict[str, Any] = {
             "method": " + ".join(names[name] for name in used),
             "features": self.features,
@@ -298,7 +369,7 @@ class Scorer:
                              "precision": self.latent.precision.tolist(),
                              "scale": self.latent_scale}
         if self.neighbours is not None:
-            out["neighbours"] = {"k": self.neighbours.k,
+            out["neighbours"] = {"k": self.neighbours.k, **self.neighbours.recipe,
                                  "reference_rows": len(self.neighbours.reference),
                                  "scale": self.neighbour_scale,
                                  "arrays": sorted(self.neighbours.arrays())}
@@ -321,7 +392,7 @@ class Scorer:
             prefix = "neighbours."
             neighbours = NeighbourDistance.from_arrays(
                 {k[len(prefix):]: v for k, v in (arrays or {}).items() if k.startswith(prefix)},
-                int(near["k"]))
+                int(near["k"]), bool(near.get("inputs", False)))
         return cls(
             features=list(raw["features"]),
             feature_scale=np.asarray(raw["feature_scale"], dtype=np.float64),

@@ -106,12 +106,14 @@ def calibrate_rows(features: Any, network: nn.Module, train_x: np.ndarray, val_x
     near = None
     if neighbours > 0 and train is not None and train.codes is not None \
             and train.residuals is not None and val.residuals is not None:
+        # category indices (embedded categoricals) are no coordinates: inputs only when one-hot
+        inputs = None if getattr(features, "embedded", False) else train_x
         near = NeighbourDistance.fit(train.codes, train.residuals, val.residuals, neighbours,
-                                     seed)
+                                     seed, train_inputs=inputs, density=True)
     scorer = Scorer.fit(features.feature_columns, val.errors,
                         train.codes if train is not None else None, val.codes, latent_weight,
-                        near, val.residuals)
-    validation = np.sort(scorer.score(val.errors, val.codes, val.residuals)[0])
+                        near, val.residuals, val_x)
+    validation = np.sort(scorer.score(val.errors, val.codes, val.residuals, val_x)[0])
     return Calibration(scorer, validation, choose_threshold("quantile", validation, q=quantile),
                        "initial threshold")
 
@@ -121,7 +123,7 @@ def score_inputs(model: Model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarr
     with one_thread(is_small(model.network, min(SCORE_BATCH, len(inputs)))):
         out = network_output(model.network, model.features, inputs, model.scorer.uses_codes,
                              model.scorer.uses_residuals)
-        return model.scorer.score(out.errors, out.codes, out.residuals)
+        return model.scorer.score(out.errors, out.codes, out.residuals, inputs)
 
 
 def scored_rows(model: Model, frame: pd.DataFrame, rows: RowScores,

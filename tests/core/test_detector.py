@@ -93,7 +93,9 @@ def test_scores_explain_and_invariants(fitted: Detector, test_frame: pd.DataFram
 
 def test_explain_item_matches_the_row_score(fitted: Detector, test_frame: pd.DataFrame) -> None:
     why = fitted.explain_item(test_frame, 5)
-    assert why.score == pytest.approx(fitted.anomaly_scores(test_frame)[5], rel=1e-5)
+    # one row through the float32 network vs a batch of 300: matrix products round differently
+    # (~1e-6), and the neighbour score squares a distance
+    assert why.score == pytest.approx(fitted.anomaly_scores(test_frame)[5], rel=1e-4)
     assert why.table.columns.tolist() == ["feature", "value", "reconstruction", "error_share"]
     assert why.table["error_share"].sum() == pytest.approx(1.0)
 

@@ -37,6 +37,41 @@ def test_batched_search_equals_brute_force(monkeypatch: pytest.MonkeyPatch) -> N
     np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """d(q) × d(q) / (mean d of q's neighbours), d = mean distance to the k nearest, in
+    [code, residual, input] coordinates; a reference row's own d leaves the row itself out."""
+    rng = np.random.default_rng(5)
+    codes, residuals, inputs = (rng.normal(size=(200, 3)), rng.normal(size=(200, 4)),
+                                rng.normal(size=(200, 4)))
+    near = NeighbourDistance.fit(codes, residuals, residuals[:50], k=3, seed=0,
+                                 train_inputs=inputs, density=True)
+    ref = near.reference.astype(np.float64)
+    assert ref.shape == (200, 3 + 4 + 4)
+    pairs = np.sqrt(((ref[:, None, :] - ref[None, :, :]) ** 2).sum(axis=2))
+    own = np.sort(pairs, axis=1)[:, 1:4].mean(axis=1)  # column 0 is the row itself
+    own = scoring.floored_spread(own)
+    np.testing.assert_allclose(near.spread, own, rtol=1e-4)
+    q = (rng.normal(size=(61, 3)), 2 * rng.normal(size=(61, 4)), rng.normal(size=(61, 4)))
+    to_ref = np.sqrt(((near.coordinates(*q).astype(np.float64)[:, None, :] - ref[None]) ** 2)
+                     .sum(axis=2))
+    order = np.argsort(to_ref, axis=1)[:, :3]
+    d = np.take_along_axis(to_ref, order, axis=1).mean(axis=1)
+    expected = d * d / own[order].mean(axis=1)
+    monkeypatch.setattr(scoring, "DISTANCE_CELLS", 200 * 5)  # blocks of 5 query rows
+    np.testing.assert_allclose(near(*q), expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="network inputs"):
+        near(q[0], q[1])
+
+
+def test_duplicated_rows_do_not_make_the_density_factor_infinite() -> None:
+    rng = np.random.default_rng(6)
+    codes = np.repeat(rng.normal(size=(20, 2)), 10, axis=0)  # every row 10 times
+    residuals = np.zeros((200, 3))
+    near = NeighbourDistance.fit(codes, residuals, residuals + 0.1, k=5, seed=0, density=True)
+    assert near.spread is not None and near.spread.min() > 0
+    assert np.isfinite(near(codes[:5] + 0.01, residuals[:5])).all()
+
+
 def test_reference_set_is_capped_and_seeded() -> None:
     rng = np.random.default_rng(1)
     codes, residuals = rng.normal(size=(500, 2)), rng.normal(size=(500, 3))
@@ -89,12 +124,21 @@ def test_bundle_keeps_the_reference_rows_as_safetensors(tmp_path: Path) -> None:
     meta = json.loads((folder / "bundle.json").read_text())
     assert meta["scoring"]["signals"]["neighbours"] == 1.0
     assert meta["scoring"]["neighbours"]["k"] == 5
+    assert meta["scoring"]["neighbours"]["inputs"] and meta["scoring"]["neighbours"]["density"]
+    assert "spread" in meta["scoring"]["neighbours"]["arrays"]
     assert meta["scoring"]["neighbours"]["reference_rows"] == len(det.scorer_.neighbours.reference)
     assert "scoring.safetensors" in meta["files"]
     assert not list(folder.glob("*.pkl"))
     again = Detector.load(folder)
     test = clusters(50, seed=2)
     np.testing.assert_allclose(again.anomaly_scores(test), det.anomaly_scores(test), rtol=1e-6)
+    # a bundle of the first neighbour recipe (distance alone, no inputs) keeps scoring so
+    old = dict(meta["scoring"], neighbours={k: v for k, v in meta["scoring"]["neighbours"].items()
+                                            if k not in ("inputs", "density")})
+    arrays = {k: v for k, v in det.scorer_.arrays().items() if not k.endswith("spread")}
+    arrays["neighbours.reference"] = arrays["neighbours.reference"][:, :-4]  # no input block
+    plain = type(det.scorer_).from_json(old, arrays)
+    assert not plain.neighbours.inputs and plain.neighbours.spread is None
     (folder / "scoring.safetensors").write_bytes(b"tampered")
     with pytest.raises(BundleError, match=r"scoring\.safetensors"):
         Detector.load(folder)

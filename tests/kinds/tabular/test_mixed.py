@@ -80,6 +80,8 @@ def test_missing_values_are_masked_and_categories_cost_cross_entropy() -> None:
 
 def test_trains_scores_and_flags_wrong_or_unseen_categories(trained: Detector) -> None:
     assert trained.architecture_["class"] == "MixedAutoencoder"
+    near = trained.scorer_.neighbours
+    assert near is not None and not near.inputs  # category indices are no coordinates
     normal = make_mixed(300, 2)
     wrong = normal.head(20).copy()
     wrong["a"], wrong["b"], wrong["color"] = 1.5, 3.0, "blue"  # blue belongs to a < -0.4
