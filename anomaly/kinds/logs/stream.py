@@ -28,8 +28,9 @@ import pandas as pd
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, read_error
 from anomaly.kinds.logs.features import UNKNOWN_COUNT, LogFeatures, count_columns
-from anomaly.kinds.logs.lines import BLOCK_BYTES, format_times, iter_line_blocks, line_parser
+from anomaly.kinds.logs.lines import BLOCK_BYTES, iter_line_blocks, line_parser
 from anomaly.kinds.logs.sessions import check_event_columns, sessions_from_events
+from anomaly.kinds.logs.timestamps import format_times
 
 log = logging.getLogger("anomaly")
 
