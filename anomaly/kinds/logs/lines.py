@@ -26,6 +26,7 @@ from anomaly.kinds.logs.timestamps import (
     detect_time_format,
     format_time,
 )
+from anomaly.spans import Span
 
 log = logging.getLogger("anomaly")
 
@@ -43,6 +44,15 @@ class ReadReport:
     truncated: int = 0
     first_truncated: int = 0
     unmatched: int = 0
+
+    def add(self, other: ReadReport) -> None:
+        """Add the counts of a reader of later lines (the next byte range of the file)."""
+        self.lines += other.lines
+        self.unmatched += other.unmatched
+        self.replaced += other.replaced
+        self.first_replaced = self.first_replaced or other.first_replaced
+        self.truncated += other.truncated
+        self.first_truncated = self.first_truncated or other.first_truncated
 
     def warn(self, source: str, limit: int) -> None:
         """Log one warning per kind of odd line met in `source` (nothing when all were fine)."""
@@ -64,7 +74,8 @@ def _open_binary(path: Path) -> BinaryIO:
 
 
 def iter_line_blocks(path: Path, limit: int, report: ReadReport,
-                     block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, list[str]]]:
+                     block_bytes: int = BLOCK_BYTES, span: Span | None = None
+                     ) -> Iterator[tuple[int, list[str]]]:
     r"""(number of the first line, the lines) of each block of about `block_bytes` of a file.
 
     Lines are decoded as UTF-8 (bad bytes replaced), without their line ends; blank lines are
@@ -78,25 +89,34 @@ def iter_line_blocks(path: Path, limit: int, report: ReadReport,
         >>> report = ReadReport()
         >>> list(iter_line_blocks(path, 100, report)), report.replaced
         ([(1, ['first', '']), (3, ['\ufffdsecond'])], 1)
+
+    `span`: only those bytes of a plain file (cut at line ends: `anomaly.spans`), its lines
+    numbered as in the whole file.
     """
     with _open_binary(path) as handle:
+        remaining = -1  # bytes left to read (-1: to the end of the file)
+        if span is not None:
+            handle.seek(span.start)
+            remaining = span.end - span.start
         try:
-            head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""
+            head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] \
+                if hasattr(handle, "peek") and not (span and span.start) else b""
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{path}: not a readable gzip file ({exc}) — check the file") \
                 from None
         if b"\x00" in head:
             raise InputError(f"{path}: looks like a binary file (it holds NUL bytes), not a text "
                              "log — pass plain-text or .gz log files")
-        number, rest, skipping = 0, b"", False
-        while True:
+        number, rest, skipping = span.lines_before if span else 0, b"", False
+        while remaining:
             try:
-                block = handle.read(block_bytes)
+                block = handle.read(block_bytes if remaining < 0 else min(block_bytes, remaining))
             except (OSError, EOFError, zlib.error) as exc:
                 raise InputError(f"{path}: reading failed after line {number:,} ({exc}) — "
                                  "the file is damaged or not gzip") from None
             if not block:
                 break
+            remaining -= len(block) if remaining > 0 else 0
             if skipping:  # the rest of an over-long line: dropped up to its end
                 end = block.find(b"\n")
                 if end < 0:

@@ -1,0 +1,108 @@
+"""A raw log cut into byte ranges at line ends, read apart (Dask workers) and merged by key.
+
+The driver plans the ranges (`log_ranges`) and detects the timestamp format once, on the
+file's first lines, as the local engine does. Each reader counts its range into a
+`SessionState` and returns it as plain lists and arrays (`LogRanges.read`); the driver merges
+them in file order (`LogRanges.merge`): counts and lengths add, first line and time take the
+min, last the max, new sessions follow in order of their first line. `--session-window`
+sessions are closed on the driver only, once merged (a window may span ranges).
+
+Lines without a timestamp at the start of a range (a stack trace cut by the range) take the
+time of the line before them, which only the previous range knows: the reader returns them
+as text and the driver cuts and counts them with that time, before merging the range.
+So the sessions equal the local engine's (tests/jobs/test_dask_logs.py). A `.gz` log cannot
+be cut: it is read in one piece (`byte_ranges` gives None), as are files of one range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from anomaly.core.kind import Model
+from anomaly.kinds.logs.features import LogFeatures
+from anomaly.kinds.logs.lines import (
+    BLOCK_BYTES,
+    LineParser,
+    ReadReport,
+    iter_line_blocks,
+    line_parser,
+)
+from anomaly.kinds.logs.stream import SessionState, count_block
+from anomaly.kinds.logs.timestamps import TimeParser
+from anomaly.spans import Span, line_spans
+
+
+@dataclass(frozen=True)
+class LogRanges:
+    """The byte ranges of one raw log and its timestamp format (detected by the driver)."""
+
+    path: str
+    spans: tuple[Span, ...]
+    time_format: str | None
+
+    def read(self, model: Model, index: int) -> dict[str, Any]:
+        """Count range `index` (on a worker): its sessions as `SessionState.export()` plus
+        ``leading`` (the lines before its first timestamp, for the driver), ``time_after`` (the
+        time its last line left for the next range's untimed lines),
+        ``report`` and ``kept`` — plain values, numbered as lines of the whole file."""
+        features: LogFeatures = model.features
+        options, span = features.options, self.spans[index]
+        parser = LineParser(options, self.time_format, ReadReport())
+        state = SessionState(len(features.templates), options.key_name, options.window)
+        leading: list[str] = []
+        waiting = span.start > 0 and self.time_format is not None
+        for first, lines in iter_line_blocks(Path(self.path), options.max_line_length,
+                                             parser.report, BLOCK_BYTES, span):
+            if waiting:
+                stamped = _first_stamped(parser.parser, lines)
+                leading += lines[:stamped]
+                if stamped == len(lines):
+                    continue
+                waiting = False
+                first, lines = first + stamped, lines[stamped:]
+            count_block(features, parser, state, first, lines)
+        return {**state.export(), "leading": leading, "leading_from": span.lines_before + 1,
+                "time_after": parser.last_time, "report": asdict(parser.report),
+                "kept": parser.kept}
+
+    def merge(self, model: Model, parts: Iterable[dict[str, Any]]) -> Iterator[pd.DataFrame]:
+        """The sessions of the whole file from its ranges' `read` results, in file order."""
+        features: LogFeatures = model.features
+        options, path = features.options, Path(self.path)
+        parser = LineParser(options, self.time_format, ReadReport())
+        state = SessionState(len(features.templates), options.key_name, options.window)
+        for part in parts:
+            if part["leading"]:  # they take the time of the previous range's last line
+                count_block(features, parser, state, part["leading_from"], part["leading"])
+            state.merge(part)
+            if part["time_after"] is not None:
+                parser.last_time = part["time_after"]
+            parser.report.add(ReadReport(**part["report"]))
+            parser.kept += part["kept"]
+            yield from state.close_due()
+        parser.finish(path)
+        state.warn_late(path)
+        yield from state.close_all()
+
+
+def _first_stamped(times: TimeParser, lines: list[str]) -> int:
+    """Position of the first line starting with a timestamp (len(lines): none does)."""
+    for i, text in enumerate(lines):
+        if times.split(text)[0] is not None:
+            return i
+    return len(lines)
+
+
+def log_ranges(features: LogFeatures, path: Path, range_bytes: int) -> LogRanges | None:
+    """`path` cut into ranges of about `range_bytes`; None when it cannot or need not be cut
+    (a CSV of events, a `.gz` log, a log of one range)."""
+    if features.options.form != "text" or path.suffix.lower() == ".gz":
+        return None
+    fmt = line_parser(path, features.options, features.time_format).fmt  # checks the file
+    spans = line_spans(path, range_bytes)
+    return LogRanges(str(path), tuple(spans), fmt) if len(spans) > 1 else None
