@@ -18,6 +18,7 @@ from anomaly import Detector
 from anomaly.jobs.batch import LocalEngine
 from anomaly.jobs.dask_engine import DaskEngine, dask_engine
 from anomaly.kinds.logs.ranges import LogRanges
+from tests.conftest import ROOT, run_cli
 from tests.kinds.logs.logkit import NEW_TEMPLATE, make_log
 
 FAST = {"max_epochs": 6, "patience": 0, "batch_size": 32, "progress_bar": False}
@@ -118,3 +119,21 @@ def test_dask_byte_ranges_close_windows_after_merging(engine: DaskEngine, tmp_pa
     np.testing.assert_allclose(dask["anomaly_score"], local["anomaly_score"], rtol=1e-5)
     every = sum(1 for line in path.read_bytes().splitlines() if line.strip())
     assert len(local) == 6 and local["n_lines"].sum() == every  # untimed lines joined too
+
+
+@pytest.mark.slow
+def test_score_cli_engine_dask_equals_local(tmp_path: Path) -> None:
+    """`anomaly score --engine dask` (a LocalCluster of worker processes) writes what the
+    local engine writes; --workers without --engine dask is a usage error."""
+    fixtures = ROOT / "tests" / "fixtures" / "v1"
+    common = ["score", "logs", str(fixtures / "logs_test.log"), "--workspace",
+              str(fixtures / "workspace"), "--show", "0"]
+    local = run_cli(*common, "-o", str(tmp_path / "local.csv"))
+    dask = run_cli(*common, "-o", str(tmp_path / "dask.csv"), "--engine", "dask",
+                   "--workers", "1")
+    assert local.returncode == 0 == dask.returncode, dask.stderr
+    assert "local cluster of 1" in dask.stderr
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    wrong = run_cli(*common, "-o", str(tmp_path / "x.csv"), "--workers", "2")
+    assert wrong.returncode == 2 and "need --engine dask" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and not (tmp_path / "x.csv").exists()

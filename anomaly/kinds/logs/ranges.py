@@ -12,10 +12,17 @@ time of the line before them, which only the previous range knows: the reader re
 as text and the driver cuts and counts them with that time, before merging the range.
 So the sessions equal the local engine's (tests/jobs/test_dask_logs.py). A `.gz` log cannot
 be cut: it is read in one piece (`byte_ranges` gives None), as are files of one range.
+
+The local engine uses the same ranges on a big plain log (`parallel_ranges`): one forked
+process per core reads ranges, this process merges and scores — parsing is bound to one core
+by Python, so two cores read a big log about twice as fast by the wall clock.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,3 +113,49 @@ def log_ranges(features: LogFeatures, path: Path, range_bytes: int) -> LogRanges
     fmt = line_parser(path, features.options, features.time_format).fmt  # checks the file
     spans = line_spans(path, range_bytes)
     return LogRanges(str(path), tuple(spans), fmt) if len(spans) > 1 else None
+
+
+PARALLEL_MIN_BYTES = 48 << 20  # smaller logs: one process (starting more costs more)
+PARALLEL_RANGE_BYTES = 16 << 20
+_INHERITED: dict[str, Model] = {}  # the model forked readers inherit: never sent to them
+
+
+def parallel_ranges(model: Model, path: Path) -> LogRanges | None:
+    """Ranges for reading `path` in forked processes here, when it pays: a plain raw log of
+    at least PARALLEL_MIN_BYTES, more than one core, and this is the main thread of a process
+    that may fork (not a Dask worker). ``ANOMALY_LOG_PROCESSES=1`` turns it off."""
+    if (_cores() < 2 or path.suffix.lower() == ".gz" or not path.is_file()
+            or path.stat().st_size < PARALLEL_MIN_BYTES
+            or threading.current_thread() is not threading.main_thread()
+            or multiprocessing.current_process().daemon):
+        return None
+    return log_ranges(model.features, path, PARALLEL_RANGE_BYTES)
+
+
+def read_in_processes(model: Model, ranges: LogRanges) -> Iterator[pd.DataFrame]:
+    """The sessions of `ranges` read by one forked process per core, merged here in order.
+
+    The processes are forked now (in the calling thread, before any reading thread starts);
+    they inherit the model and send back only each range's plain state.
+    """
+    _INHERITED["model"] = model
+    pool = multiprocessing.get_context("fork").Pool(min(_cores(), len(ranges.spans)))
+    return _merged(model, ranges, pool)
+
+
+def _cores() -> int:
+    """Reading processes: ANOMALY_LOG_PROCESSES if set (1 = read here), else one per core."""
+    return int(os.environ.get("ANOMALY_LOG_PROCESSES", "0")) or (os.cpu_count() or 1)
+
+
+def _merged(model: Model, ranges: LogRanges, pool: Any) -> Iterator[pd.DataFrame]:
+    try:
+        parts = pool.imap(_read_inherited, [(ranges, i) for i in range(len(ranges.spans))])
+        yield from ranges.merge(model, parts)
+    finally:
+        pool.terminate()
+        _INHERITED.clear()
+
+
+def _read_inherited(task: tuple[LogRanges, int]) -> dict[str, Any]:
+    return task[0].read(_INHERITED["model"], task[1])
