@@ -20,10 +20,13 @@ by Python, so two cores read a big log about twice as fast by the wall clock.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -135,12 +138,17 @@ def parallel_ranges(model: Model, path: Path) -> LogRanges | None:
 def read_in_processes(model: Model, ranges: LogRanges) -> Iterator[pd.DataFrame]:
     """The sessions of `ranges` read by one forked process per core, merged here in order.
 
-    The processes are forked now (in the calling thread, before any reading thread starts);
-    they inherit the model and send back only each range's plain state.
+    The processes are forked now, in the calling thread (before a reading thread starts);
+    they inherit the model and send back only each range's plain state, a few ranges in
+    flight per process (bounded memory). A reader that dies stops the run (BrokenProcessPool).
     """
+    workers = min(_cores(), len(ranges.spans))
     _INHERITED["model"] = model
-    pool = multiprocessing.get_context("fork").Pool(min(_cores(), len(ranges.spans)))
-    return _merged(model, ranges, pool)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    todo = iter(range(len(ranges.spans)))
+    pending = deque(pool.submit(_read_inherited, ranges, i)  # forks every process
+                    for i in itertools.islice(todo, 2 * workers))
+    return _merged(model, ranges, pool, pending, todo)
 
 
 def _cores() -> int:
@@ -148,14 +156,23 @@ def _cores() -> int:
     return int(os.environ.get("ANOMALY_LOG_PROCESSES", "0")) or (os.cpu_count() or 1)
 
 
-def _merged(model: Model, ranges: LogRanges, pool: Any) -> Iterator[pd.DataFrame]:
+def _merged(model: Model, ranges: LogRanges, pool: ProcessPoolExecutor,
+            pending: deque[Future[dict[str, Any]]], todo: Iterator[int]
+            ) -> Iterator[pd.DataFrame]:
+    def parts() -> Iterator[dict[str, Any]]:
+        while pending:
+            part = pending.popleft().result()  # re-raises a reader's InputError as is
+            for i in todo:
+                pending.append(pool.submit(_read_inherited, ranges, i))
+                break
+            yield part
+
     try:
-        parts = pool.imap(_read_inherited, [(ranges, i) for i in range(len(ranges.spans))])
-        yield from ranges.merge(model, parts)
+        yield from ranges.merge(model, parts())
     finally:
-        pool.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
         _INHERITED.clear()
 
 
-def _read_inherited(task: tuple[LogRanges, int]) -> dict[str, Any]:
-    return task[0].read(_INHERITED["model"], task[1])
+def _read_inherited(ranges: LogRanges, index: int) -> dict[str, Any]:
+    return ranges.read(_INHERITED["model"], index)

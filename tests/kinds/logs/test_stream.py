@@ -11,6 +11,7 @@ import pytest
 from drain3.masking import LogMasker, MaskingInstruction
 
 from anomaly import Detector
+from anomaly.errors import InputError
 from anomaly.kinds.logs import ranges
 from anomaly.kinds.logs.features import DrainConfig, TemplateMatcher
 from anomaly.kinds.logs.lines import BLOCK_BYTES
@@ -156,5 +157,14 @@ def test_big_log_read_by_forked_processes_equals_one_process(
     assert getattr(chunks, "__name__", "") == "_merged"  # read by the processes
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), one, check_exact=True)
     assert len(one) == 60
-    monkeypatch.setenv("ANOMALY_LOG_PROCESSES", "1")  # turned off: one process streams
+    lines = path.read_bytes().split(b"\n")
+    lines[200] = b"2024-01-01 00:00:40 \x00\x01 binary"
+    path.write_bytes(b"\n".join(lines))
+    errors = []
+    for processes in ("2", "1"):  # a reader's error names the line of the whole file
+        monkeypatch.setenv("ANOMALY_LOG_PROCESSES", processes)
+        with pytest.raises(InputError) as caught:
+            list(det.read_file(path, 7, BLOCK_BYTES))
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and "line 201 holds NUL bytes" in errors[0]
     assert getattr(det.read_file(path, 7, BLOCK_BYTES), "__name__", "") == "stream_text"
