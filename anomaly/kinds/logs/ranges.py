@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,10 @@ from anomaly.kinds.logs.lines import (
 from anomaly.kinds.logs.stream import SessionState, count_block
 from anomaly.kinds.logs.timestamps import TimeParser
 from anomaly.spans import Span, line_spans
+
+PARALLEL_MIN_BYTES = 48 << 20  # smaller logs: one process (starting more costs more)
+PARALLEL_RANGE_BYTES = 16 << 20
+_INHERITED: dict[str, Model] = {}  # the model forked readers inherit: never sent to them
 
 
 @dataclass(frozen=True)
@@ -118,16 +123,13 @@ def log_ranges(features: LogFeatures, path: Path, range_bytes: int) -> LogRanges
     return LogRanges(str(path), tuple(spans), fmt) if len(spans) > 1 else None
 
 
-PARALLEL_MIN_BYTES = 48 << 20  # smaller logs: one process (starting more costs more)
-PARALLEL_RANGE_BYTES = 16 << 20
-_INHERITED: dict[str, Model] = {}  # the model forked readers inherit: never sent to them
-
-
 def parallel_ranges(model: Model, path: Path) -> LogRanges | None:
     """Ranges for reading `path` in forked processes here, when it pays: a plain raw log of
-    at least PARALLEL_MIN_BYTES, more than one core, and this is the main thread of a process
-    that may fork (not a Dask worker). ``ANOMALY_LOG_PROCESSES=1`` turns it off."""
-    if (_cores() < 2 or path.suffix.lower() == ".gz" or not path.is_file()
+    at least PARALLEL_MIN_BYTES, more than one core, and this is the main thread of a Linux
+    process that may fork (not a Dask worker; macOS forks unsafely once threads run).
+    ``ANOMALY_LOG_PROCESSES=1`` turns it off."""
+    if (_cores() < 2 or not sys.platform.startswith("linux")
+            or path.suffix.lower() == ".gz" or not path.is_file()
             or path.stat().st_size < PARALLEL_MIN_BYTES
             or threading.current_thread() is not threading.main_thread()
             or multiprocessing.current_process().daemon):
