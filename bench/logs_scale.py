@@ -8,7 +8,10 @@ each copy shifted past the one before in time and with its block ids made new (`
 normal blocks of copy 0 (``--session-regex 'blk_-?\\d+'``); the test logs start at copy 1.
 
 Per log, each in its own child process, measured in the same run:
-- ``anomaly score`` (the real CLI): peak RSS (the child's VmHWM) and lines/s;
+- ``anomaly score`` (the real CLI): peak RSS (the child's VmHWM), peak PSS of the child and
+  its reading processes together (logs of 48 MB and more are read by one forked process per
+  core: `anomaly.kinds.logs.ranges`), lines/s by the wall clock and per CPU second;
+- the same with ``ANOMALY_LOG_PROCESSES=1`` (read in the one process);
 - the floor: read the file in blocks, split lines, one regex search per line (the session key);
 - Drain3 alone: ``TemplateMiner.add_log_message`` per line (skipped on the 2 GB log: hours).
 
@@ -18,12 +21,14 @@ Usage: python -m bench.logs_scale [--big] [--keep DIR]
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,64 +125,119 @@ def build_logs(data: Path, folder: Path, sizes: dict[str, float]) -> tuple[Path,
     return train, logs
 
 
-def run_child(args: list[str]) -> tuple[float, float, float]:
-    """(peak RSS MB, wall seconds, CPU seconds) of one child process; VmHWM polled from /proc.
+def run_child(args: list[str], env: dict[str, str] | None = None
+              ) -> tuple[float, float, float, float]:
+    """(peak RSS MB, wall seconds, CPU seconds, peak PSS MB of the process tree) of one child.
 
-    CPU seconds (user + system, from the kernel's accounting of reaped children) are shown
-    beside wall seconds: on a shared machine the wall clock also counts other people's work.
+    RSS: the child's VmHWM; PSS: the child and its own children (forked readers) summed, shared
+    pages counted once. CPU seconds (user + system of the child and every process it waited
+    for, from the kernel's accounting) are shown beside wall seconds: on a shared machine the
+    wall clock also counts other people's work.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    tree = TreePss(proc.pid)
+    tree.start()
     peak_kb = wait_peak_rss_kb(proc)
+    tree.stop.set()
+    tree.join()
     seconds = time.perf_counter() - start
     _, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args[:4])}… failed (exit {proc.returncode}):\n{err[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return peak_kb / 1024, seconds, cpu
+    return peak_kb / 1024, seconds, cpu, tree.peak_kb / 1024
+
+
+class TreePss(threading.Thread):
+    """Polls the summed PSS (kB) of a process and its children until `stop` is set."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb, self.stop = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(p) for p in _tree(self.pid)))
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            text = Path(f"/proc/{current}/task/{current}/children").read_text()
+        except OSError:
+            continue
+        todo += [int(child) for child in text.split()]
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+Measure = tuple[float, float, float, float]  # peak RSS MB, wall s, CPU s, peak tree PSS MB
 
 
 @dataclass
 class Run:
-    """One log: its lines and (peak RSS MB, wall s, CPU s) of each child."""
+    """One log: its lines and the `Measure` of each child."""
 
     label: str
     lines: int
-    ours: tuple[float, float, float]
-    floor: tuple[float, float, float]
-    drain: tuple[float, float, float] | None
+    ours: Measure  # as shipped: big logs read by forked processes
+    single: Measure  # ANOMALY_LOG_PROCESSES=1: read in the one process
+    floor: Measure
+    drain: Measure | None
 
-    def speeds(self, which: tuple[float, float, float] | None) -> tuple[float, float]:
+    def speeds(self, which: Measure | None) -> tuple[float, float]:
         """(lines per wall second, lines per CPU second)."""
         return (self.lines / which[1], self.lines / which[2]) if which else (np.nan, np.nan)
 
 
-def report(runs: list[Run]) -> None:
+def report(runs: list[Run], load: tuple[str, str]) -> None:
     """The table and the ratios (each against the floor and Drain3 of the same log)."""
     rows = []
     for r in runs:
-        ours, floor, drain = r.speeds(r.ours), r.speeds(r.floor), r.speeds(r.drain)
-        rows.append([r.label, r.lines, r.ours[0], f"{r.ours[1]:.0f}s", *ours, *floor, *drain,
-                     r.drain[0] if r.drain else np.nan])
-    print("\nanomaly score (whole process) on raw HDFS logs; floor = read + split + one regex "
-          "search per line; Drain3 = TemplateMiner alone (each its own process); lines/s by "
-          "the wall clock and per CPU second (the machine is shared: CPU is the steadier one)")
-    print_table(["log", "lines", "peak RSS MB", "wall", "lines/s", "lines/CPU-s",
-                 "floor lines/s", "floor /CPU-s", "Drain3 lines/s", "Drain3 /CPU-s",
-                 "Drain3 RSS MB"], rows)
+        for name, m in (("anomaly", r.ours), ("anomaly, 1 process", r.single),
+                        ("floor", r.floor), ("Drain3", r.drain)):
+            if m is not None:
+                rows.append([r.label, r.lines, name, m[0], m[3], f"{m[1]:.1f}s", f"{m[2]:.1f}s",
+                             *r.speeds(m)])
+    print("\nwhole processes on raw HDFS logs; anomaly = `anomaly score` as shipped (logs of "
+          "48 MB and more read by one forked process per core), 1 process = the same with "
+          "ANOMALY_LOG_PROCESSES=1; floor = read + split + one regex search per line; Drain3 = "
+          "TemplateMiner alone; PSS = the process and its readers, shared pages once; the "
+          f"machine is shared: load average {load[0]} at the start, {load[1]} at the end")
+    print_table(["log", "lines", "process", "peak RSS MB", "peak PSS MB", "wall", "CPU",
+                 "lines/s", "lines/CPU-s"], rows)
     small, large = runs[0].ours[0], runs[1].ours[0]
     print(f"\npeak RSS 190 MB / 16 MB: {large / small:.2f} (target ≤ 1.5); 190 MB under "
           f"800 MB: {'yes' if large < 800 else 'NO'}")
     for r in runs:
-        ours, floor, drain = r.speeds(r.ours), r.speeds(r.floor), r.speeds(r.drain)
+        ours, single, floor = r.speeds(r.ours), r.speeds(r.single), r.speeds(r.floor)
         line = (f"{r.label}: anomaly at {ours[0] / floor[0]:.2f}× the floor's lines/s "
-                f"({ours[1] / floor[1]:.2f}× per CPU-s)")
+                f"({ours[1] / floor[1]:.2f}× per CPU-s), {ours[0] / single[0]:.2f}× the one "
+                f"process's lines/s ({ours[1] / single[1]:.2f}× per CPU-s)")
         if r.drain:
+            drain = r.speeds(r.drain)
             line += f", {ours[0] / drain[0]:.1f}× Drain3's ({ours[1] / drain[1]:.1f}× per CPU-s)"
         print(line)
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg()) + f" ({os.cpu_count()} cores)"
 
 
 def count_lines(path: Path) -> int:
@@ -198,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     try:
+        load_before = _load()
         started = time.perf_counter()
         train, logs = build_logs(data, folder, sizes)
         print(f"built the logs in {time.perf_counter() - started:.0f}s", flush=True)
@@ -208,14 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for label, path in logs.items():
             lines = count_lines(path)
-            ours = run_child([py, "-m", "anomaly.cli", "score", "hdfs", str(path), "-o",
-                              str(folder / "scored.csv"), "--show", "0", "--workspace", str(ws)])
+            score = [py, "-m", "anomaly.cli", "score", "hdfs", str(path), "-o",
+                     str(folder / "scored.csv"), "--show", "0", "--workspace", str(ws)]
+            ours = run_child(score)
+            single = run_child(score, {"ANOMALY_LOG_PROCESSES": "1"})
             floor = run_child([py, "-c", FLOOR, str(path), REGEX])
             drain = None if args.no_drain3 or label == "2 GB" else run_child(
                 [py, "-c", DRAIN3, str(path)])
-            runs.append(Run(label, lines, ours, floor, drain))
+            runs.append(Run(label, lines, ours, single, floor, drain))
             print(f"{label}: done", flush=True)
-        report(runs)
+        report(runs, (load_before, _load()))
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

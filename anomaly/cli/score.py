@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from anomaly.cli.app import app, check_choice, echo, load, models_dir, note
-from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptStr, Workspace
+from anomaly.cli.options import BAD_ROWS, ModelRef, OptFloat, OptInt, OptStr, Workspace
 from anomaly.errors import InputError
 from anomaly.text import count
 
@@ -37,6 +38,12 @@ def score(
         "--events/--no-events",
         help="Time series: also write <output>.events.csv, one line per alarm event (start, "
              "end, peak, top sensors).")] = True,
+    engine: Annotated[str, typer.Option(
+        help="local | dask: score on a Dask cluster (a big CSV in row partitions, a big raw "
+             "log in byte ranges merged by session; the scored file only).")] = "local",
+    scheduler: Annotated[OptStr, typer.Option(
+        help="Dask scheduler address (default: start a LocalCluster).")] = None,
+    workers: Annotated[OptInt, typer.Option(help="LocalCluster workers [CPU count].")] = None,
     workspace: Workspace = Path(),
 ) -> None:
     """Score files: anomaly_score, score_percentile, is_anomaly and top_features per item."""
@@ -44,13 +51,15 @@ def score(
     from anomaly.core.persist import load_fitted
     from anomaly.core.thresholds import check_threshold
     from anomaly.jobs.score import score_file
-    from anomaly.kinds.logs.drift import detector_note
     from anomaly.outputs import check_targets, is_stdout
 
     if output is not None and len(inputs) > 1:
         raise InputError("-o/--output takes one input file — leave it out to write "
                          f"{workspace / 'scores'}/<input>.scored.csv for each")
     check_choice("--on-bad-rows", on_bad_rows, BAD_ROWS)
+    check_choice("--engine", engine, ("local", "dask"))
+    if (scheduler or workers) and engine != "dask":
+        raise InputError("--scheduler and --workers need --engine dask")
     check_threshold(threshold)
     targets = [output or workspace / "scores" / f"{path.name.split('.')[0]}.scored.csv"
                for path in inputs]
@@ -59,28 +68,49 @@ def score(
             raise InputError(f"{inputs[targets.index(target)]} and {inputs[i]} would both be "
                              f"written to {target} — score them one at a time with -o")
     check_targets(targets, inputs)
+    if engine == "dask" and baseline_rows is not None:
+        raise InputError("--baseline-rows needs --engine local")
+    cluster: Any = contextlib.nullcontext()
+    if engine == "dask":
+        from anomaly.jobs.dask_engine import dask_engine
+
+        cluster = dask_engine(scheduler, workers)
     detector = load_fitted(model, models_dir(workspace))  # no scikit-learn: starts faster
     say = note if is_stdout(output) else echo  # with -o - standard output holds the CSV
     bars = wanted(quiet)
     scores = (workspace / "scores").resolve()
-    for path, target in zip(inputs, targets, strict=True):
-        # the dashboard lists <workspace>/scores: only there a Parquet copy is worth leaving
-        copy = not is_stdout(target) and target.resolve().parent == scores
-        with bar_for(path, bars) as progress:
-            summary = score_file(detector, path, target, threshold, on_bad_rows,
-                                 keep_flagged=show, progress=progress, sidecar=copy,
-                                 baseline_rows=baseline_rows, events=events)
-        where = "standard output" if is_stdout(target) else target
-        say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
-            f"({summary.anomaly_rate:.2%}) → {where}")
-        if summary.events is not None:
-            say(f"  {summary.events:,} alarm event(s) → {summary.events_path}")
-        drift = detector_note(summary.unknown_share, str(detector.meta.get("name", model)),
-                              detector.features)
-        if drift:
-            say(f"note: {path}: {drift}")
-        if summary.flagged is not None and show > 0:
-            say(_table(summary.flagged.head(show)))
+    with cluster as on_dask:
+        for path, target in zip(inputs, targets, strict=True):
+            if on_dask is not None:
+                summary = on_dask.score(detector, path, target, threshold, on_bad_rows)
+            else:
+                # the dashboard lists <workspace>/scores: only there a Parquet copy is worth
+                # leaving
+                copy = not is_stdout(target) and target.resolve().parent == scores
+                with bar_for(path, bars) as progress:
+                    summary = score_file(detector, path, target, threshold, on_bad_rows,
+                                         keep_flagged=show, progress=progress, sidecar=copy,
+                                         baseline_rows=baseline_rows, events=events)
+            _report(say, path, target, summary, detector, model, show)
+
+
+def _report(say: Any, path: Path, target: Path, summary: Any, detector: Any, model: str,
+            show: int) -> None:
+    """What scoring one file gave: counts, alarm events, template drift, the top flagged."""
+    from anomaly.kinds.logs.drift import detector_note
+    from anomaly.outputs import is_stdout
+
+    where = "standard output" if is_stdout(target) else target
+    say(f"{path}: {count(summary.rows, detector.kind_.item)}, {summary.anomalies:,} flagged "
+        f"({summary.anomaly_rate:.2%}) → {where}")
+    if summary.events is not None:
+        say(f"  {summary.events:,} alarm event(s) → {summary.events_path}")
+    drift = detector_note(summary.unknown_share, str(detector.meta.get("name", model)),
+                          detector.features)
+    if drift:
+        say(f"note: {path}: {drift}")
+    if summary.flagged is not None and show > 0:
+        say(_table(summary.flagged.head(show)))
 
 
 def _table(frame: Any) -> str:

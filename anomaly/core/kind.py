@@ -28,6 +28,7 @@ from anomaly.config import Settings, TrainingConfig
 from anomaly.core.scoring import Scorer
 from anomaly.core.thresholds import ThresholdChoice
 from anomaly.errors import InputError
+from anomaly.spans import Span
 
 if TYPE_CHECKING:
     from anomaly.kinds.timeseries.events import EventCollector
@@ -123,6 +124,22 @@ class Explanation:
     window: pd.DataFrame | None = None  # time series: time, sensor, input, reconstruction
 
 
+class ByteRanges(Protocol):
+    """A file cut at line ends into byte ranges counted apart (on Dask workers) and merged by
+    key on the driver into the items the kind scores (`anomaly.kinds.logs.ranges`)."""
+
+    @property
+    def spans(self) -> tuple[Span, ...]: ...
+
+    def read(self, model: Model, index: int) -> dict[str, Any]:
+        """The state of range `index` (on a worker): plain lists, arrays and numbers."""
+        ...
+
+    def merge(self, model: Model, parts: Iterable[dict[str, Any]]) -> Iterator[pd.DataFrame]:
+        """The file's items, as `Kind.read_file` gives them, from every range's `read`."""
+        ...
+
+
 class Kind(Protocol):
     """One data kind. Implementations: `anomaly.kinds.tabular|timeseries|logs`."""
 
@@ -177,6 +194,11 @@ class Kind(Protocol):
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
         """Chunks of a file to score, in order (bounded memory where the kind allows)."""
+        ...
+
+    def byte_ranges(self, model: Model, path: Path, range_bytes: int) -> ByteRanges | None:
+        """`path` cut into ranges of about `range_bytes` whose items are merged after (None:
+        the file is read in one piece, or cut into row partitions when `partitionable`)."""
         ...
 
     def csv_numeric(self, model: Model) -> list[str]:

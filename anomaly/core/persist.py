@@ -89,6 +89,11 @@ class Fitted:
     def threshold_(self) -> float:
         return float(self.meta["threshold"]["value"])
 
+    @property
+    def bundle_path_(self) -> Path:
+        """The bundle folder (what a Dask worker loads)."""
+        return self.path
+
     def read_file(self, path: Path, chunk_rows: int, block_bytes: int
                   ) -> Iterator[pd.DataFrame]:
         """A file to score, chunk by chunk (as `Detector.read_file`)."""

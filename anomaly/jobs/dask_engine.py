@@ -6,8 +6,12 @@ writes the scored partitions in order into one atomically renamed output (`write
 Each worker loads the bundle once (verifying its hashes) and caches it. At most a few partitions
 are in flight per worker, so the driver's memory stays bounded too.
 
-Kinds whose items span rows (time-series windows, log sessions) are not cut: each file is one
-task, scored as the local engine scores it.
+Kinds whose items span rows are not cut into row partitions. A raw log is cut into byte
+ranges at line ends: each worker counts its range's sessions and returns them as plain arrays,
+the driver merges them by session key in file order and scores the merged sessions
+(`anomaly.kinds.logs.ranges`: the same sessions and scores as the local engine). A `.gz` log
+cannot be cut, nor can time-series windows: such a file is one task, scored as the local
+engine scores it.
 
 Workers must see the bundle and the input files at the same paths as the driver (one machine or
 a shared filesystem). CSV partitions are cut at line ends: a CSV whose quoted fields contain line
@@ -23,23 +27,25 @@ import functools
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
+from anomaly.core.kind import ByteRanges
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, iter_csv
 from anomaly.jobs.batch import KEEP_FLAGGED
 from anomaly.jobs.score import ScoreSummary, write_scored
+from anomaly.spans import line_spans
 
 log = logging.getLogger("anomaly")
 
 PARTITION_BYTES = 64 << 20
 IN_FLIGHT_PER_WORKER = 2
-_NEWLINE_SCAN = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,34 +89,10 @@ def _plan_parquet(path: Path, partition_bytes: int) -> list[Partition]:
 
 
 def _plan_csv(path: Path, partition_bytes: int) -> list[Partition]:
-    size = path.stat().st_size
-    parts: list[Partition] = []
     with path.open("rb") as handle:
         header = handle.readline()
-        start, offset = len(header), 0
-        while start < size:
-            handle.seek(min(start + partition_bytes, size))
-            handle.readline()  # move to the end of the line the cut falls in
-            end = min(handle.tell(), size)
-            parts.append(Partition(str(path), len(parts), offset, start, end))
-            offset += _count_lines(handle, start, end)
-            start = end
-    return parts
-
-
-def _count_lines(handle: Any, start: int, end: int) -> int:
-    """Data rows in [start, end): line ends, plus a last line without one."""
-    handle.seek(start)
-    count, last = 0, b"\n"
-    remaining = end - start
-    while remaining > 0:
-        block = handle.read(min(_NEWLINE_SCAN, remaining))
-        if not block:
-            break
-        count += block.count(b"\n")
-        last = block[-1:]
-        remaining -= len(block)
-    return count + (last != b"\n")
+    return [Partition(str(path), i, span.lines_before, span.start, span.end)
+            for i, span in enumerate(line_spans(path, partition_bytes, len(header)))]
 
 
 # ------------------------------------------------------------------ worker side
@@ -151,6 +133,12 @@ def score_partition(bundle: str, part: Partition, threshold: float,
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def read_range(bundle: str, ranges: ByteRanges, index: int) -> dict[str, Any]:
+    """Count one byte range of a file on a worker (plain lists and arrays come back)."""
+    detector = _detector(bundle, (Path(bundle) / "bundle.json").stat().st_mtime_ns)
+    return ranges.read(detector.model_, index)
+
+
 # ------------------------------------------------------------------ driver side
 class DaskEngine:
     """`batch` engine scoring each file's partitions on a Dask cluster, output in order."""
@@ -166,41 +154,50 @@ class DaskEngine:
         """Score `path` into `output` (atomic), the same rows and values as the local engine."""
         bundle = str(Path(detector.bundle_path_).resolve())
         limit = detector.threshold_ if threshold is None else float(threshold)
-        parts = (plan_partitions(path, self.partition_bytes) if detector.kind_.partitionable
-                 else [Partition(str(path), 0, 0, whole=True)])
-        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
-        frames = self._in_order(bundle, parts, limit, on_bad_rows,
-                                IN_FLIGHT_PER_WORKER * workers)
+        kind, model = detector.kind_, detector.model_
+        ranges = (None if kind.partitionable
+                  else kind.byte_ranges(model, path, self.partition_bytes))
+        frames: Iterator[pd.DataFrame]
+        if ranges is not None:  # counted apart, merged and scored here
+            states = self._in_order([(read_range, (bundle, ranges, i))
+                                     for i in range(len(ranges.spans))])
+            frames = detector.score_stream(ranges.merge(model, states), str(path),
+                                           on_bad_rows, limit)
+        else:
+            parts = (plan_partitions(path, self.partition_bytes) if kind.partitionable
+                     else [Partition(str(path), 0, 0, whole=True)])
+            frames = self._in_order([(score_partition, (bundle, part, limit, on_bad_rows))
+                                     for part in parts])
         summary = write_scored((f for f in frames if len(f)), path, output,
                                keep_flagged=KEEP_FLAGGED)
         if summary.rows == 0:
             raise InputError(f"{path}: has a header but no data rows — add rows to the file")
         return summary
 
-    def _in_order(self, bundle: str, parts: list[Partition], threshold: float,
-                  on_bad_rows: str | None, in_flight: int) -> Iterator[pd.DataFrame]:
+    def _in_order(self, calls: list[tuple[Callable[..., T], tuple[Any, ...]]]) -> Iterator[T]:
+        """The results of `calls` run on the cluster, in order, a few in flight per worker."""
+        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        in_flight = IN_FLIGHT_PER_WORKER * workers
         pending: deque[Any] = deque()
-        queue = iter(parts)
+        queue = iter(calls)
         try:
-            for part in queue:
-                pending.append(self._submit(bundle, part, threshold, on_bad_rows))
+            for call in queue:
+                pending.append(self._submit(*call))
                 if len(pending) >= in_flight:
                     break
             while pending:
-                frame = pending.popleft().result()  # re-raises a worker's InputError as is
-                for part in queue:
-                    pending.append(self._submit(bundle, part, threshold, on_bad_rows))
+                result = pending.popleft().result()  # re-raises a worker's InputError as is
+                for call in queue:
+                    pending.append(self._submit(*call))
                     break
-                yield frame
+                yield result
         finally:
             for future in pending:
                 future.cancel()
 
-    def _submit(self, bundle: str, part: Partition, threshold: float,
-                on_bad_rows: str | None) -> Any:
-        return self.client.submit(score_partition, bundle, part, threshold, on_bad_rows,
-                                  pure=False, key=f"score-{Path(part.path).name}-{part.index}-"
-                                                  f"{os.urandom(4).hex()}")
+    def _submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        return self.client.submit(function, *args, pure=False,
+                                  key=f"{function.__name__}-{os.urandom(6).hex()}")
 
 
 def import_distributed() -> Any:

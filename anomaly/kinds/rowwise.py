@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from torch import nn
 
 from anomaly.config import Settings, TrainingConfig
-from anomaly.core.kind import Calibration, Model, RowScores, Split
+from anomaly.core.kind import ByteRanges, Calibration, Model, RowScores, Split
 from anomaly.core.scoring import (
     SCORE_BATCH,
     NeighbourDistance,
@@ -39,6 +40,10 @@ class RowKind:
 
     def split(self, frame: pd.DataFrame, settings: Settings) -> Split:
         return random_split(frame, settings)
+
+    def byte_ranges(self, model: Model, path: Path, range_bytes: int) -> ByteRanges | None:
+        """Rows are cut by the engine's row partitions (`partitionable`), not merged."""
+        return None
 
     def network_spec(self, train_x: np.ndarray, settings: Settings,
                      features: Any = None) -> tuple[str, dict[str, Any]]:

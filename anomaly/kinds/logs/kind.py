@@ -28,6 +28,12 @@ from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.logs.features import UNKNOWN_COUNT, DrainConfig, LogFeatures
 from anomaly.kinds.logs.lines import BLOCK_BYTES, read_text_lines
 from anomaly.kinds.logs.options import LogOptions, log_options
+from anomaly.kinds.logs.ranges import (
+    LogRanges,
+    log_ranges,
+    parallel_ranges,
+    read_in_processes,
+)
 from anomaly.kinds.logs.sessions import (
     ITEMS,
     read_sessions,
@@ -107,8 +113,15 @@ class LogsKind(RowKind):
         """The sessions of one log file as they close, counted in bounded memory (`stream`)."""
         features: LogFeatures = model.features
         if features.options.form == "text":
+            ranges = parallel_ranges(model, path) if block_bytes >= BLOCK_BYTES else None
+            if ranges is not None:
+                return read_in_processes(model, ranges)
             return stream_text(path, features, min(block_bytes, BLOCK_BYTES))
         return stream_events(path, features, chunk_rows)
+
+    def byte_ranges(self, model: Model, path: Path, range_bytes: int) -> LogRanges | None:
+        """A raw log cut at line ends, counted apart and merged by session (`ranges`)."""
+        return log_ranges(model.features, path, range_bytes)
 
     def csv_numeric(self, model: Model) -> list[str]:
         return []

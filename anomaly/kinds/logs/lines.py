@@ -1,49 +1,37 @@
-"""Raw log lines: opening plain or .gz files, detecting and parsing leading timestamps, and
-reading one file into a `LineTable` (a session key, time and text per line).
+"""Raw log lines: opening plain or .gz files, reading them in blocks of lines, cutting lines
+into (number, session key, time, content) and reading one file into a `LineTable`.
 
 Odd but legal input is counted and reported as a warning (undecodable bytes are replaced,
 over-long lines are cut); input nothing can be made of raises `InputError` (CLI exit 2).
-
-Example:
-    >>> TimeParser("iso").split("2024-01-01T00:00:05 INFO open file a.txt")
-    (1704067205.0, 'INFO open file a.txt')
-    >>> format_time(1704067205.0)
-    '2024-01-01T00:00:05'
+Timestamps: `anomaly.kinds.logs.timestamps`.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
-
-import numpy as np
 
 from anomaly.errors import InputError
 from anomaly.io import check_file
 from anomaly.kinds.logs.options import LogOptions, compile_regex
+from anomaly.kinds.logs.timestamps import (
+    MISSING,
+    TIME_SAMPLE,
+    TimeParser,
+    detect_time_format,
+    format_time,
+)
+from anomaly.spans import Span
 
 log = logging.getLogger("anomaly")
 
 SNIFF_BYTES = 8192
 BLOCK_BYTES = 1 << 22  # raw log read 4 MB at a time
-TIME_SAMPLE = 200
-TIME_SHARE = 0.8
-
-# Timestamp formats recognised at the start of a line (auto-detection), most specific first.
-AUTO_FORMATS: list[tuple[str, str]] = [
-    ("iso", r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-    ("%Y/%m/%d %H:%M:%S", r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"),
-    ("%y%m%d %H%M%S", r"\d{6} \d{6}"),
-    ("%b %d %H:%M:%S", r"[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}"),
-    ("epoch", r"\d{10}(?:\.\d+)?"),
-]
 
 
 @dataclass
@@ -56,6 +44,15 @@ class ReadReport:
     truncated: int = 0
     first_truncated: int = 0
     unmatched: int = 0
+
+    def add(self, other: ReadReport) -> None:
+        """Add the counts of a reader of later lines (the next byte range of the file)."""
+        self.lines += other.lines
+        self.unmatched += other.unmatched
+        self.replaced += other.replaced
+        self.first_replaced = self.first_replaced or other.first_replaced
+        self.truncated += other.truncated
+        self.first_truncated = self.first_truncated or other.first_truncated
 
     def warn(self, source: str, limit: int) -> None:
         """Log one warning per kind of odd line met in `source` (nothing when all were fine)."""
@@ -77,7 +74,8 @@ def _open_binary(path: Path) -> BinaryIO:
 
 
 def iter_line_blocks(path: Path, limit: int, report: ReadReport,
-                     block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, list[str]]]:
+                     block_bytes: int = BLOCK_BYTES, span: Span | None = None
+                     ) -> Iterator[tuple[int, list[str]]]:
     r"""(number of the first line, the lines) of each block of about `block_bytes` of a file.
 
     Lines are decoded as UTF-8 (bad bytes replaced), without their line ends; blank lines are
@@ -91,25 +89,34 @@ def iter_line_blocks(path: Path, limit: int, report: ReadReport,
         >>> report = ReadReport()
         >>> list(iter_line_blocks(path, 100, report)), report.replaced
         ([(1, ['first', '']), (3, ['\ufffdsecond'])], 1)
+
+    `span`: only those bytes of a plain file (cut at line ends: `anomaly.spans`), its lines
+    numbered as in the whole file.
     """
     with _open_binary(path) as handle:
+        remaining = -1  # bytes left to read (-1: to the end of the file)
+        if span is not None:
+            handle.seek(span.start)
+            remaining = span.end - span.start
         try:
-            head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""
+            head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] \
+                if hasattr(handle, "peek") and not (span and span.start) else b""
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{path}: not a readable gzip file ({exc}) — check the file") \
                 from None
         if b"\x00" in head:
             raise InputError(f"{path}: looks like a binary file (it holds NUL bytes), not a text "
                              "log — pass plain-text or .gz log files")
-        number, rest, skipping = 0, b"", False
-        while True:
+        number, rest, skipping = span.lines_before if span else 0, b"", False
+        while remaining:
             try:
-                block = handle.read(block_bytes)
+                block = handle.read(block_bytes if remaining < 0 else min(block_bytes, remaining))
             except (OSError, EOFError, zlib.error) as exc:
                 raise InputError(f"{path}: reading failed after line {number:,} ({exc}) — "
                                  "the file is damaged or not gzip") from None
             if not block:
                 break
+            remaining -= len(block) if remaining > 0 else 0
             if skipping:  # the rest of an over-long line: dropped up to its end
                 end = block.find(b"\n")
                 if end < 0:
@@ -180,130 +187,6 @@ def iter_raw_lines(path: Path, limit: int, report: ReadReport) -> Iterator[tuple
 
 
 # auto formats ending in the time of day: its length (HH:MM:SS or HHMMSS)
-_CLOCK_TAIL = {"%Y/%m/%d %H:%M:%S": 8, "%y%m%d %H%M%S": 6, "%b %d %H:%M:%S": 8}
-_MIDNIGHT = {8: "00:00:00", 6: "000000"}
-_MISSING = -1e300  # not in the cache (None means "does not parse")
-
-
-@dataclass
-class TimeParser:
-    """Splits a leading timestamp off a line: (epoch seconds or None, the rest of the line)."""
-
-    fmt: str | None
-    _cache: dict[str, float | None] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        pattern = dict(AUTO_FORMATS).get(self.fmt or "")
-        self._regex = re.compile(rf"({pattern})\s*") if pattern else None
-        # the same, capturing the rest of the line too: one call per line in `LineParser`
-        self.split_regex = re.compile(rf"({pattern})\s*(.*)", re.S) if pattern else None
-        self._tokens = len(self.fmt.split()) if self.fmt and not pattern else 0
-        self._days: dict[str, float | None] = {}
-
-    def split(self, line: str) -> tuple[float | None, str]:
-        """(epoch seconds, rest) when the line starts with a time; else (None, the line).
-
-        Example:
-            >>> TimeParser("%y%m%d %H%M%S").split("081109 203615 INFO served blk_1")
-            (1226262975.0, 'INFO served blk_1')
-        """
-        if self.fmt is None:
-            return None, line
-        if self._regex is not None:
-            match = self._regex.match(line)
-            if not match:
-                return None, line
-            stamp, rest = match.group(1), line[match.end():]
-        else:
-            parts = line.split(maxsplit=self._tokens)
-            if len(parts) < self._tokens:
-                return None, line
-            stamp = " ".join(parts[:self._tokens])
-            rest = parts[self._tokens] if len(parts) > self._tokens else ""
-        value = self.value(stamp)
-        return (value, rest) if value is not None else (None, line)
-
-    def value(self, stamp: str) -> float | None:
-        """Epoch seconds of a timestamp text (None when it does not parse), cached."""
-        value = self._cache.get(stamp, _MISSING)
-        if value is _MISSING:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            value = self._cache[stamp] = self._parse(stamp)
-        return value
-
-    def _parse(self, stamp: str) -> float | None:
-        tail = _CLOCK_TAIL.get(self.fmt or "")
-        if tail:  # the date once per day, the clock by arithmetic: strptime is slow
-            clock = stamp[-tail:].replace(":", "")
-            h, m, s = int(clock[:2]), int(clock[2:4]), int(clock[4:])
-            if h < 24 and m < 60 and s < 60:
-                day = stamp[:-tail]
-                base = self._days.get(day)
-                if base is None:
-                    if len(self._days) > 100_000:
-                        self._days.clear()
-                    base = self._days[day] = self._strptime(day + _MIDNIGHT[tail])
-                return None if base is None else base + h * 3600 + m * 60 + s
-        return self._strptime(stamp)
-
-    def _strptime(self, stamp: str) -> float | None:
-        try:
-            if self.fmt == "epoch":
-                return float(stamp)
-            if self.fmt == "iso":
-                moment = datetime.fromisoformat(stamp.replace(",", "."))
-            else:
-                moment = datetime.strptime(stamp, str(self.fmt))
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-
-
-def detect_time_format(lines: list[str]) -> str | None:
-    """The first auto format that parses at least 80 % of the sample lines (None if none does).
-
-    Example:
-        >>> detect_time_format(["2024/01/02 03:04:05 start", "2024/01/02 03:04:06 stop"])
-        '%Y/%m/%d %H:%M:%S'
-    """
-    for fmt, _ in AUTO_FORMATS:
-        parser = TimeParser(fmt)
-        hits = sum(parser.split(line)[0] is not None for line in lines)
-        if lines and hits >= TIME_SHARE * len(lines):
-            return fmt
-    return None
-
-
-def format_time(value: float | None) -> str:
-    """Epoch seconds → ISO text (UTC, no zone suffix); '' when unknown.
-
-    Example:
-        >>> format_time(0.0), format_time(None)
-        ('1970-01-01T00:00:00', '')
-    """
-    if value is None or value != value:
-        return ""
-    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None).isoformat()
-
-
-def format_times(values: np.ndarray) -> list[str]:
-    """`format_time` of many epoch seconds at once (whole seconds in one numpy call).
-
-    Example:
-        >>> format_times(np.array([0.0, np.nan, 1.5]))
-        ['1970-01-01T00:00:00', '', '1970-01-01T00:00:01.500000']
-    """
-    known = values[~np.isnan(values)]
-    if not (np.all(known == np.floor(known)) and np.all(np.abs(known) < 2.5e11)):
-        return [format_time(v) for v in values.tolist()]
-    out = np.datetime_as_string(np.nan_to_num(values).astype("datetime64[s]"), unit="s")
-    texts: list[str] = np.where(np.isnan(values), "", out).tolist()
-    return texts
-
-
 @dataclass
 class LineTable:
     """The lines of one log file with their session key, time and template text."""
@@ -373,8 +256,8 @@ class LineParser:
                 found = stamped(text)
                 if found is not None:
                     when, rest = found.groups()
-                    stamp = cached(when, _MISSING)
-                    if stamp == _MISSING:
+                    stamp = cached(when, MISSING)
+                    if stamp == MISSING:
                         stamp = value(when)
                     if stamp is not None:
                         content = rest

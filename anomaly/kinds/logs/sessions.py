@@ -22,8 +22,9 @@ import pandas as pd
 
 from anomaly.errors import InputError, SchemaError
 from anomaly.io import check_readable, is_parquet, read_error
-from anomaly.kinds.logs.lines import LineTable, format_time, read_text_lines
+from anomaly.kinds.logs.lines import LineTable, read_text_lines
 from anomaly.kinds.logs.options import LogOptions
+from anomaly.kinds.logs.timestamps import format_time
 
 ITEMS = "_items"  # session column holding the lines (text) or event names (CSV) of a session
 

@@ -28,8 +28,9 @@ import pandas as pd
 from anomaly.errors import InputError
 from anomaly.io import check_readable, is_parquet, read_error
 from anomaly.kinds.logs.features import UNKNOWN_COUNT, LogFeatures, count_columns
-from anomaly.kinds.logs.lines import BLOCK_BYTES, format_times, iter_line_blocks, line_parser
+from anomaly.kinds.logs.lines import BLOCK_BYTES, LineParser, iter_line_blocks, line_parser
 from anomaly.kinds.logs.sessions import check_event_columns, sessions_from_events
+from anomaly.kinds.logs.timestamps import format_times
 
 log = logging.getLogger("anomaly")
 
@@ -117,6 +118,51 @@ class SessionState:
             if not np.isnan(stamps).all():
                 self.latest = max(self.latest, float(np.nanmax(stamps)))
 
+    def export(self) -> dict[str, Any]:
+        """The open sessions as plain lists and arrays (what a byte range's reader returns)."""
+        return {"keys": list(self.keys), **{name: array[:self.size].copy()
+                                            for name, array in self.a.items()}}
+
+    def merge(self, part: dict[str, Any]) -> None:
+        """Add `export()` of a reader of later lines (the next byte range of the file): counts
+        and lengths add, last line and time take the max, first time the min; sessions new
+        here follow in `part`'s order (of their first line)."""
+        index, keys = self.index, part["keys"]
+        positions = np.empty(len(keys), dtype=np.int64)
+        new_at: list[int] = []
+        next_id = self.base + len(self.keys)
+        for j, key in enumerate(keys):
+            session = index.get(key)
+            if session is None:
+                session = index[key] = next_id
+                next_id += 1
+                self.keys.append(key)
+                new_at.append(j)
+            positions[j] = session
+        if len(self.keys) > len(self.a["n_lines"]):
+            self._alloc(max(len(self.keys), 2 * len(self.a["n_lines"])))
+        self.size = len(self.keys)
+        a, local, first = self.a, positions - self.base, np.asarray(new_at, dtype=np.int64)
+        for name in ("first_line", "first_time", "start"):  # the earlier part's value stays
+            a[name][local[first]] = part[name][first]
+        for name in ("counts", "n_lines", "unknown"):  # keys are unique in a part: no repeats
+            a[name][local] += part[name]
+        a["last_line"][local] = np.maximum(a["last_line"][local], part["last_line"])
+        a["first_time"][local] = np.fmin(a["first_time"][local], part["first_time"])
+        a["last_time"][local] = np.fmax(a["last_time"][local], part["last_time"])
+        if self.window is not None and len(first):
+            self.late += int(np.count_nonzero(part["start"][first]
+                                              <= self.latest - 2 * self.window))
+            if not np.isnan(part["last_time"]).all():
+                self.latest = max(self.latest, float(np.nanmax(part["last_time"])))
+
+    def warn_late(self, path: Path) -> None:
+        """Say when windows got lines after they could have closed (the log is out of order)."""
+        if self.late:
+            log.warning("%s: %d window(s) got lines more than one window after their end (the "
+                        "log is out of time order there); those lines were scored as a separate "
+                        "row of their window", path, self.late)
+
     def close_due(self) -> Iterator[pd.DataFrame]:
         """Windows the log's time has moved one window past (a prefix in first-line order)."""
         if self.window is None or not self.size:
@@ -157,25 +203,30 @@ class SessionState:
         return frame
 
 
+def count_block(features: LogFeatures, parser: LineParser, state: SessionState, first: int,
+                lines: list[str]) -> bool:
+    """Cut a block of raw lines (numbered from `first`) and count its keyed lines into `state`;
+    False when none had a key."""
+    part = parser.parse(first, lines)
+    if not part.keys:
+        return False
+    ids = np.asarray(features.matcher.match_many(part.contents), dtype=np.int64)
+    state.add(part.numbers, part.keys, part.times, ids)
+    return True
+
+
 def stream_text(path: Path, features: LogFeatures,
                 block_bytes: int = BLOCK_BYTES) -> Iterator[pd.DataFrame]:
     """Sessions of a raw log file (plain or .gz) as counts, in bounded memory."""
     options = features.options
     parser = line_parser(path, options, features.time_format)
     state = SessionState(len(features.templates), options.key_name, options.window)
-    matcher = features.matcher
     for first, lines in iter_line_blocks(path, options.max_line_length, parser.report,
                                          block_bytes):
-        part = parser.parse(first, lines)
-        if part.keys:
-            ids = np.asarray(matcher.match_many(part.contents), dtype=np.int64)
-            state.add(part.numbers, part.keys, part.times, ids)
+        if count_block(features, parser, state, first, lines):
             yield from state.close_due()
     parser.finish(path)
-    if state.late:
-        log.warning("%s: %d window(s) got lines more than one window after their end (the "
-                    "log is out of time order there); those lines were scored as a separate "
-                    "row of their window", path, state.late)
+    state.warn_late(path)
     yield from state.close_all()
 
 

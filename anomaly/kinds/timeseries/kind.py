@@ -26,7 +26,16 @@ import torch
 from torch import nn
 
 from anomaly.config import MIN_STEPS, Settings, TrainingConfig, batch_for_steps
-from anomaly.core.kind import Calibration, Explanation, Item, Model, RowScores, Split, source_of
+from anomaly.core.kind import (
+    ByteRanges,
+    Calibration,
+    Explanation,
+    Item,
+    Model,
+    RowScores,
+    Split,
+    source_of,
+)
 from anomaly.core.scoring import Scorer, scored_frame
 from anomaly.core.thresholds import choose_threshold
 from anomaly.errors import InputError
@@ -165,6 +174,10 @@ class TimeseriesKind:
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
         return iter_table(path, chunk_rows)
+
+    def byte_ranges(self, model: Model, path: Path, range_bytes: int) -> ByteRanges | None:
+        """Windows span rows and time order: a file is read in one piece."""
+        return None
 
     def csv_numeric(self, model: Model) -> list[str]:
         return [str(c.name) for c in model.features.numeric]

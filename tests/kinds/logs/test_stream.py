@@ -7,11 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from drain3.masking import LogMasker, MaskingInstruction
 
 from anomaly import Detector
+from anomaly.errors import InputError
+from anomaly.kinds.logs import ranges
 from anomaly.kinds.logs.features import DrainConfig, TemplateMatcher
+from anomaly.kinds.logs.lines import BLOCK_BYTES
 from anomaly.kinds.logs.masking import DEFAULT_MASKS, Masker
+from anomaly.kinds.logs.stream import stream_text
 from tests.kinds.logs.logkit import NEW_TEMPLATE, make_log
 
 FAST = {"max_epochs": 6, "patience": 0, "batch_size": 32, "progress_bar": False}
@@ -134,3 +139,32 @@ def test_shape_cache_matches_line_by_line() -> None:
     one_by_one = [matcher.match_masked(matcher.masker.mask(line)) for line in lines]
     assert matcher.match_many(lines) == one_by_one == matcher.match_many(lines)
     assert one_by_one[:5] == [0, 1, -1, 2, 2]
+
+
+def test_big_log_read_by_forked_processes_equals_one_process(
+        tmp_path: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log past PARALLEL_MIN_BYTES is cut into ranges read by forked processes and merged
+    here: the same sessions, bit for bit, as one process streaming it."""
+    make_log(tmp_path / "train.log", 150, seed=1)
+    det = Detector("logs", session_regex=REGEX, max_line_length=500, **FAST)
+    det.fit([tmp_path / "train.log"])
+    path = interleaved_log(tmp_path)
+    one = pd.concat(stream_text(path, det.features_), ignore_index=True)
+    monkeypatch.setattr(ranges, "PARALLEL_MIN_BYTES", 1000)
+    monkeypatch.setattr(ranges, "PARALLEL_RANGE_BYTES", 300)  # ~3 lines a range
+    monkeypatch.setenv("ANOMALY_LOG_PROCESSES", "2")
+    chunks = det.read_file(path, chunk_rows=7, block_bytes=BLOCK_BYTES)
+    assert getattr(chunks, "__name__", "") == "_merged"  # read by the processes
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), one, check_exact=True)
+    assert len(one) == 60
+    lines = path.read_bytes().split(b"\n")
+    lines[200] = b"2024-01-01 00:00:40 \x00\x01 binary"
+    path.write_bytes(b"\n".join(lines))
+    errors = []
+    for processes in ("2", "1"):  # a reader's error names the line of the whole file
+        monkeypatch.setenv("ANOMALY_LOG_PROCESSES", processes)
+        with pytest.raises(InputError) as caught:
+            list(det.read_file(path, 7, BLOCK_BYTES))
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and "line 201 holds NUL bytes" in errors[0]
+    assert getattr(det.read_file(path, 7, BLOCK_BYTES), "__name__", "") == "stream_text"
