@@ -1,0 +1,153 @@
+"""Mean distance to the k nearest rows of a fixed reference set, in bounded memory.
+
+Two ways, one result shape:
+
+- exact (`exact_mean_distances`): every query row against every reference row, in blocks of at
+  most `DISTANCE_CELLS` pairs (one matrix product, then the k smallest per row);
+- by cells (`CellIndex`): at fit time the reference rows are grouped into cells (k-means, about
+  `CELL_ROWS` rows a cell, seeded), and each cell gets a fixed list of `WIDTH` candidate rows —
+  the reference rows nearest to any of the cell's own rows (its own rows first). A query row is
+  compared with the candidates of its nearest centroid only: `WIDTH` distances instead of all
+  of them. It can miss a true neighbour, never invent a closer one: a distance is only ever
+  over-estimated, and a reference set of at most `WIDTH` rows is searched exactly.
+
+The k smallest values of each row are picked with `numpy.partition`, in place (several times
+faster than `torch.topk` on rows of 64-512 values); distances are the squared-norm expansion
+|q|² − 2 q·r + |r|², the |q|² term added after the selection (it does not change the order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+DISTANCE_CELLS = 1 << 22  # query rows × candidate rows per distance block (16 MB of float32)
+WIDTH = 256  # candidate reference rows searched per query row (by cells)
+CELL_ROWS = 64  # reference rows per cell, on average
+KMEANS_ROUNDS = 20
+PARTITION_WIDTH = 512  # rows wider than this: torch.topk (numpy's partition slows down past it)
+
+
+def _mean_of_smallest(partial: np.ndarray, query_sq: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the square roots of each row's k smallest (|r|² − 2 q·r) + |q|².
+
+    `partial` is overwritten (partitioned in place)."""
+    if partial.shape[1] > PARTITION_WIDTH:
+        nearest = torch.topk(torch.from_numpy(partial), k, dim=1, largest=False,
+                             sorted=False).values.numpy()
+    elif partial.shape[1] > k:
+        partial.partition(k - 1, axis=1)
+        nearest = partial[:, :k]
+    else:
+        nearest = partial
+    squared = np.maximum(nearest + query_sq[:, None], 0.0)
+    out: np.ndarray = np.sqrt(squared).mean(axis=1, dtype=np.float64)
+    return out
+
+
+def exact_mean_distances(query: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Mean Euclidean distance of each query row to its k nearest reference rows (float64)."""
+    ref = torch.from_numpy(reference)
+    ref_sq, ref_t = ref.square().sum(dim=1), ref.T.contiguous()
+    out = np.empty(len(query), dtype=np.float64)
+    block = max(1, DISTANCE_CELLS // max(len(reference), 1))
+    with torch.inference_mode():
+        for start in range(0, len(query), block):
+            q = torch.from_numpy(query[start:start + block])
+            partial = torch.addmm(ref_sq, q, ref_t, alpha=-2.0).numpy()
+            out[start:start + len(q)] = _mean_of_smallest(
+                partial, q.square().sum(dim=1).numpy(), k)
+    return out
+
+
+def kmeans(rows: np.ndarray, cells: int, seed: int, rounds: int = KMEANS_ROUNDS
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's k-means from `cells` seeded distinct rows: (centroids float64, each row's cell)."""
+    data = rows.astype(np.float64)
+    centroids = data[np.sort(np.random.default_rng(seed).choice(len(data), cells,
+                                                                 replace=False))]
+    assign = np.zeros(len(data), dtype=np.int64)
+    for _ in range(rounds):
+        distance = np.square(centroids).sum(axis=1) - 2.0 * data @ centroids.T
+        assign = distance.argmin(axis=1)
+        counts = np.bincount(assign, minlength=cells)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, data)
+        filled = counts > 0  # an emptied cell keeps its centroid
+        centroids[filled] = sums[filled] / counts[filled, None]
+    distance = np.square(centroids).sum(axis=1) - 2.0 * data @ centroids.T
+    return centroids, distance.argmin(axis=1)
+
+
+@dataclass
+class CellIndex:
+    """Candidate reference rows per cell of the reference set (see the module docstring).
+
+    Example:
+        >>> ref = np.random.default_rng(0).normal(size=(600, 3)).astype(np.float32)
+        >>> index = CellIndex.build(ref, seed=0, width=200, cell_rows=50)
+        >>> index.candidates.shape
+        (12, 200)
+        >>> q = ref[:5] + np.float32(0.01)
+        >>> bool(np.all(index.search(q, ref, 3) >= exact_mean_distances(q, ref, 3) - 1e-5))
+        True
+    """
+
+    centroids: np.ndarray  # float32, cells × coordinates
+    candidates: np.ndarray  # int32, cells × width: reference row numbers
+
+    @classmethod
+    def build(cls, reference: np.ndarray, seed: int, width: int | None = None,
+              cell_rows: int | None = None) -> CellIndex | None:
+        """The cells of `reference`, or None when it has at most `width` rows (search all).
+
+        `width` and `cell_rows` default to `WIDTH` and `CELL_ROWS`."""
+        width = WIDTH if width is None else width
+        cell_rows = CELL_ROWS if cell_rows is None else cell_rows
+        n = len(reference)
+        if n <= width:
+            return None
+        cells = max(2, round(n / cell_rows))
+        centroids, assign = kmeans(reference, cells, seed)
+        ref = reference.astype(np.float64)
+        ref_sq = np.square(ref).sum(axis=1)
+        candidates = np.empty((cells, width), dtype=np.int32)
+        for cell in range(cells):
+            members = ref[assign == cell] if np.any(assign == cell) else centroids[cell:cell + 1]
+            squared = (np.square(members).sum(axis=1)[:, None] - 2.0 * members @ ref.T
+                       + ref_sq).min(axis=0)
+            squared[assign == cell] = -1.0  # its own rows first, whatever the rounding
+            nearest = np.argpartition(squared, width - 1)[:width]
+            candidates[cell] = np.sort(nearest)
+        return cls(centroids.astype(np.float32), candidates)
+
+    def search(self, query: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+        """Mean distance of each query row to its k nearest candidates (float64)."""
+        cells, width = self.candidates.shape
+        ref = torch.from_numpy(reference)
+        cand = ref[torch.from_numpy(self.candidates.astype(np.int64))]  # cells × width × D
+        cand_t, cand_sq = cand.transpose(1, 2).contiguous(), cand.square().sum(dim=2)
+        cent = torch.from_numpy(self.centroids)
+        cent_t, cent_sq = cent.T.contiguous(), cent.square().sum(dim=1)
+        out = np.empty(len(query), dtype=np.float64)
+        block = max(1, DISTANCE_CELLS // width)
+        with torch.inference_mode():
+            for start in range(0, len(query), block):
+                q = torch.from_numpy(query[start:start + block])
+                cell = torch.addmm(cent_sq, q, cent_t, alpha=-2.0).numpy().argmin(axis=1)
+                order = np.argsort(cell, kind="stable")
+                bounds = np.searchsorted(cell[order], np.arange(cells + 1))
+                grouped = q[torch.from_numpy(order)]
+                partial = torch.empty((len(q), width))
+                for c in np.flatnonzero(np.diff(bounds)):
+                    lo, hi = int(bounds[c]), int(bounds[c + 1])
+                    torch.addmm(cand_sq[c], grouped[lo:hi], cand_t[c], alpha=-2.0,
+                                out=partial[lo:hi])
+                out[start + order] = _mean_of_smallest(
+                    partial.numpy(), grouped.square().sum(dim=1).numpy(), k)
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"centroids": self.centroids, "candidates": self.candidates}
