@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 DISTANCE_CELLS = 1 << 22  # query rows × candidate rows per distance block (16 MB of float32)
-WIDTH = 256  # candidate reference rows searched per query row (by cells)
-CELL_ROWS = 64  # reference rows per cell, on average
+WIDTH = 128  # candidate reference rows searched per query row (by cells)
+CELL_ROWS = 32  # reference rows per cell, on average
 KMEANS_ROUNDS = 20
 PARTITION_WIDTH = 512  # rows wider than this: torch.topk (numpy's partition slows down past it)
 
