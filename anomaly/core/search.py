@@ -50,12 +50,14 @@ def _mean_of_smallest(partial: np.ndarray, query_sq: np.ndarray, k: int) -> np.n
 def exact_mean_distances(query: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
     """Mean Euclidean distance of each query row to its k nearest reference rows (float64)."""
     ref = torch.from_numpy(reference)
+    center = ref.mean(dim=0) if len(reference) else torch.zeros(reference.shape[1])
+    ref = ref - center  # small norms: few digits lost to cancellation (see `CellIndex.search`)
     ref_sq, ref_t = ref.square().sum(dim=1), ref.T.contiguous()
     out = np.empty(len(query), dtype=np.float64)
     block = max(1, DISTANCE_CELLS // max(len(reference), 1))
     with torch.inference_mode():
         for start in range(0, len(query), block):
-            q = torch.from_numpy(query[start:start + block])
+            q = torch.from_numpy(query[start:start + block]) - center
             partial = torch.addmm(ref_sq, q, ref_t, alpha=-2.0).numpy()
             out[start:start + len(q)] = _mean_of_smallest(
                 partial, q.square().sum(dim=1).numpy(), k)
@@ -127,10 +129,12 @@ class CellIndex:
         """Mean distance of each query row to its k nearest candidates (float64)."""
         cells, width = self.candidates.shape
         ref = torch.from_numpy(reference)
-        cand = ref[torch.from_numpy(self.candidates.astype(np.int64))]  # cells × width × D
-        cand_t, cand_sq = cand.transpose(1, 2).contiguous(), cand.square().sum(dim=2)
         cent = torch.from_numpy(self.centroids)
         cent_t, cent_sq = cent.T.contiguous(), cent.square().sum(dim=1)
+        # each cell's candidates relative to its centroid (so are its queries below): small
+        # norms, so |q|² − 2 q·r + |r|² loses few digits to cancellation
+        cand = ref[torch.from_numpy(self.candidates.astype(np.int64))] - cent[:, None, :]
+        cand_t, cand_sq = cand.transpose(1, 2).contiguous(), cand.square().sum(dim=2)
         out = np.empty(len(query), dtype=np.float64)
         block = max(1, DISTANCE_CELLS // width)
         with torch.inference_mode():
@@ -139,7 +143,7 @@ class CellIndex:
                 cell = torch.addmm(cent_sq, q, cent_t, alpha=-2.0).numpy().argmin(axis=1)
                 order = np.argsort(cell, kind="stable")
                 bounds = np.searchsorted(cell[order], np.arange(cells + 1))
-                grouped = q[torch.from_numpy(order)]
+                grouped = q[torch.from_numpy(order)].sub_(cent[torch.from_numpy(cell[order])])
                 partial = torch.empty((len(q), width))
                 for c in np.flatnonzero(np.diff(bounds)):
                     lo, hi = int(bounds[c]), int(bounds[c + 1])
