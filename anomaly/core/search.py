@@ -18,10 +18,13 @@ faster than `torch.topk` on rows of 64-512 values); distances are the squared-no
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from anomaly.nn.threads import one_thread
 
 DISTANCE_CELLS = 1 << 22  # query rows × candidate rows per distance block (16 MB of float32)
 WIDTH = 128  # candidate reference rows searched per query row (by cells)
@@ -111,7 +114,11 @@ class CellIndex:
         n = len(reference)
         if n <= width:
             return None
-        cells = max(2, round(n / cell_rows))
+        with one_thread("OMP_NUM_THREADS" not in os.environ):  # small products: 5× less CPU
+            return cls._build(reference, seed, width, max(2, round(n / cell_rows)))
+
+    @classmethod
+    def _build(cls, reference: np.ndarray, seed: int, width: int, cells: int) -> CellIndex:
         centroids, assign = kmeans(reference, cells, seed)
         ref = reference.astype(np.float64)
         ref_sq = np.square(ref).sum(axis=1)
