@@ -81,7 +81,7 @@ ABLATION = {"R": {"R": 1.0}, "L": {"L": 1.0}, "N5": {"N5": 1.0}, "N10": {"N10": 
             "N5+2L": {"N5": 1.0, "L": 2.0}, "R+2L+N5": {"R": 1.0, "L": 2.0, "N5": 1.0}}
 # the neighbour search of the shipped network (steps100:N5): every reference row ("exact", the
 # figures above) or by cells (`anomaly.core.search`): candidates per query × reference rows a cell
-SEARCH_NET = "steps100:"
+SEARCH_NET = "steps30:"  # the shipped network (MIN_STEPS = 30)
 SEARCHES = {"exact": (0, 0), "w128c32": (128, 32), "w128c64": (128, 64),
             "w256c32": (256, 32), "w256c64": (256, 64), "w512c64": (512, 64)}
 FAST_SEARCHES = ("w128c32", "w128c64", "w256c32", "w256c64")  # ≤ ~1.2 µs a row (CPU)
