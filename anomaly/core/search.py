@@ -20,8 +20,8 @@ import torch
 from anomaly.nn.threads import one_thread
 
 DISTANCE_CELLS = 1 << 22  # query rows × candidate rows per distance block (16 MB of float32)
-WIDTH = 128  # candidate reference rows searched per query row (by cells)
-CELL_ROWS = 32  # reference rows per cell, on average
+WIDTH = 256  # candidate reference rows searched per query row (by cells)
+CELL_ROWS = 64  # reference rows per cell, on average
 KMEANS_ROUNDS = 20
 
 
