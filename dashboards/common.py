@@ -28,8 +28,9 @@ from anomaly.analysis.items import (
     offered_inputs,
 )
 from anomaly.analysis.monitoring import RunHistory, read_run_history
-from anomaly.analysis.scored import SliderSpec, check_scored, read_scored
+from anomaly.analysis.scored import SliderSpec, check_scored, read_scored, time_column
 from anomaly.analysis.scored import slider_spec as spec_for
+from anomaly.analysis.timeline import parse_times
 from anomaly.analysis.workspace import (
     guess_input,
     inside,
@@ -157,6 +158,37 @@ def pick_scored(ws: Path, detector: Any, required: bool = True) -> Scored | None
         scored = Scored(_scored(str(path), stamp), choice, path, f"{path}:{stamp}")
     check_scored(scored.frame, detector.meta_, scored.source)
     return scored
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _times(key: str, column: str, _frame: pd.DataFrame) -> pd.Series | None:
+    return parse_times(_frame[column])
+
+
+def scored_times(detector: Any, scored: Scored | None) -> pd.Series | None:
+    """The scored file's times parsed (naive UTC), or None without a time column; parsed once
+    per file and shared read-only (every rerun — each slider step — reuses them)."""
+    column = time_column(detector.meta_, scored.frame.columns) if scored is not None else None
+    if scored is None or column is None:
+        return None
+    return _times(scored.key, column, scored.frame)
+
+
+def prefetch(ws: Path) -> None:
+    """Load what the first page shows by default — the first model's newest version and the
+    newest scored file, its times parsed — into the shared caches (the server runs this before
+    it opens, so the first visitor does not wait for it). Errors are left for the page to show."""
+    models_dir = inside(ws, "models")
+    names = list_models(models_dir)
+    if names:
+        found = versions(models_dir / names[0])
+        detector = detector_at(inside(ws, resolve(f"{names[0]}@{found[-1]}", models_dir)))
+    files = list_scored(ws)
+    if names and files:
+        path = inside(ws, Path("scores") / files[0].name)
+        stamp = _stamp(path)
+        scored = Scored(_scored(str(path), stamp), files[0].name, path, f"{path}:{stamp}")
+        scored_times(detector, scored)
 
 
 @dataclass

@@ -15,11 +15,37 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+
 import altair  # noqa: E402, F401  (warm-up: the pages' heavy imports)
 from streamlit.web.cli import main  # noqa: E402
 
 import anomaly.core.detector  # noqa: E402
 import anomaly.kinds.tabular.kind  # noqa: E402, F401
+
+
+def warm_up() -> None:
+    """Import what the pages import (2-3 CPU-s on a cold start, measured) and load what the
+    first page shows by default (`dashboards.common.prefetch`): the first visit then only draws.
+    Streamlit's cache decorators warn that no runtime exists yet while checking their settings
+    at import (harmless: the caches are made at first call)."""
+    cache_log = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    level = cache_log.level
+    cache_log.setLevel(logging.ERROR)
+    try:
+        import pyarrow.parquet  # noqa: F401  (the scored files' Parquet copies)
+
+        import anomaly.analysis.explained  # noqa: F401
+        import dashboards.charts
+        import dashboards.review  # noqa: F401
+        from anomaly.errors import AnomalyError
+        from dashboards import common
+
+        with contextlib.suppress(AnomalyError, OSError, ValueError):
+            common.prefetch(common.workspace())  # else the page shows the error when it gets there
+    finally:
+        cache_log.setLevel(level)
 
 
 def host_name(header: str) -> str:
@@ -72,6 +98,7 @@ def guard_hosts(allowed: str) -> None:
 
 
 if __name__ == "__main__":
+    warm_up()
     guard_hosts(os.environ.get("ANOMALY_ALLOWED_HOSTS", ""))
     sys.argv = ["streamlit", *sys.argv[1:]]
     sys.exit(main())

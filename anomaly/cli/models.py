@@ -59,8 +59,11 @@ def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = Fal
     echo(f"  training: {_pairs(meta['training'])}")
     scoring = meta.get("scoring", {})
     near = scoring.get("neighbours")
+    search = near.get("search") if near else None
+    cells = (f"; searched by {search['cells']} cells of {search['candidates']} candidates"
+             if isinstance(search, dict) else "")
     echo(f"  score: {scoring.get('method', '?')}"
-         + (f" (k={near['k']}, {near['reference_rows']:,} reference rows)" if near else ""))
+         + (f" (k={near['k']}, {near['reference_rows']:,} reference rows{cells})" if near else ""))
     echo(f"  data: {meta['data'].get('path')} sha256 {str(meta['data'].get('sha256'))[:12]}… "
           f"rows {meta['data'].get('rows')}")
     echo(f"  threshold v{t['version']}: {t['value']:.4g} ({_method(t)})")

@@ -50,7 +50,7 @@ def score(
     from anomaly.cli.progress import bar_for, wanted
     from anomaly.core.persist import load_fitted
     from anomaly.core.thresholds import check_threshold
-    from anomaly.jobs.score import score_file
+    from anomaly.jobs.score import early_start, score_file
     from anomaly.outputs import check_targets, is_stdout
 
     if output is not None and len(inputs) > 1:
@@ -75,6 +75,8 @@ def score(
         from anomaly.jobs.dask_engine import dask_engine
 
         cluster = dask_engine(scheduler, workers)
+    early = (early_start(model, models_dir(workspace), inputs[0])  # reads while torch loads
+             if engine == "local" else None)
     detector = load_fitted(model, models_dir(workspace))  # no scikit-learn: starts faster
     say = note if is_stdout(output) else echo  # with -o - standard output holds the CSV
     bars = wanted(quiet)
@@ -90,7 +92,8 @@ def score(
                 with bar_for(path, bars) as progress:
                     summary = score_file(detector, path, target, threshold, on_bad_rows,
                                          keep_flagged=show, progress=progress, sidecar=copy,
-                                         baseline_rows=baseline_rows, events=events)
+                                         baseline_rows=baseline_rows, events=events,
+                                         chunks=early if path == inputs[0] else None)
             _report(say, path, target, summary, detector, model, show)
 
 

@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
+from anomaly.core.search import CellIndex
 from anomaly.nn.threads import is_small, one_thread
 
 SCORE_BATCH = 8192  # rows per network call: small intermediates, as fast as larger ones
@@ -175,6 +176,7 @@ class NeighbourDistance:
     k: int
     inputs: bool = False  # the network inputs are part of the coordinates
     spread: np.ndarray | None = None  # with density: each reference row's own mean distance
+    cells: CellIndex | None = None  # None: every reference row is searched (old bundles too)
 
     @classmethod
     def fit(cls, train_codes: np.ndarray, train_residuals: np.ndarray,
@@ -198,8 +200,9 @@ class NeighbourDistance:
             train_inputs[rows] if train_inputs is not None else None)
         if density and len(rows) > 1:
             near.k = min(k, len(rows) - 1)  # a row's own neighbours exclude itself
-            own, _ = near.search(near.reference, near.k + 1)
+            own, _ = near.search(near.reference, near.k + 1)  # exact: no cells yet
             near.spread = floored_spread(own[:, 1:].mean(axis=1))
+        near.cells = CellIndex.build(near.reference, seed)
         return near
 
     def coordinates(self, codes: np.ndarray, residuals: np.ndarray,
@@ -214,7 +217,10 @@ class NeighbourDistance:
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Distances to and indices of the k nearest reference rows of each query row (nearest
-        first), in blocks of at most `DISTANCE_CELLS` pairs."""
+        first), in blocks of at most `DISTANCE_CELLS` pairs; with cells, among the candidates of
+        each row's cell (`anomaly.core.search`)."""
+        if self.cells is not None:
+            return self.cells.nearest(query, self.reference, k)
         reference = torch.from_numpy(self.reference)
         ref_sq, ref_t = reference.square().sum(dim=1), reference.T.contiguous()
         queries = torch.from_numpy(query)
@@ -256,17 +262,22 @@ class NeighbourDistance:
                "code_scale": self.code_scale, "residual_scale": self.residual_scale}
         if self.spread is not None:
             out["spread"] = self.spread
+        if self.cells is not None:
+            out.update(self.cells.arrays())
         return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], k: int, inputs: bool = False
                     ) -> NeighbourDistance:
         spread = arrays.get("spread")
+        cells = (CellIndex(np.ascontiguousarray(arrays["centroids"], dtype=np.float32),
+                           np.ascontiguousarray(arrays["candidates"], dtype=np.int32))
+                 if "centroids" in arrays else None)  # bundles before the cells: search all
         return cls(np.ascontiguousarray(arrays["reference"], dtype=np.float32),
                    np.asarray(arrays["code_mean"], np.float64),
                    np.asarray(arrays["code_scale"], np.float64),
                    np.asarray(arrays["residual_scale"], np.float64), k, inputs,
-                   None if spread is None else np.asarray(spread, np.float32))
+                   None if spread is None else np.asarray(spread, np.float32), cells)
 
 
 @dataclass
@@ -369,10 +380,14 @@ class Scorer:
                              "precision": self.latent.precision.tolist(),
                              "scale": self.latent_scale}
         if self.neighbours is not None:
+            cells = self.neighbours.cells
             out["neighbours"] = {"k": self.neighbours.k, **self.neighbours.recipe,
                                  "reference_rows": len(self.neighbours.reference),
                                  "scale": self.neighbour_scale,
-                                 "arrays": sorted(self.neighbours.arrays())}
+                                 "arrays": sorted(self.neighbours.arrays()),
+                                 "search": "all reference rows" if cells is None else
+                                 {"cells": len(cells.candidates),
+                                  "candidates": cells.candidates.shape[1]}}
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -18,7 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.atomic import atomic_path, write_fault, writing
-from anomaly.errors import InputError
+from anomaly.bundle import BUNDLE_FILE
+from anomaly.errors import AnomalyError, InputError
 from anomaly.io import CSV_BLOCK_BYTES, is_parquet
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
 from anomaly.sidecar import seal, sidecar_path
@@ -48,6 +49,7 @@ class Scoring(Protocol):
 
 CHUNK_ROWS = 200_000
 T = TypeVar("T")
+EARLY_BYTES = 1 << 27  # `early_chunks`: at most ~128 MB of CSV read ahead while the model loads
 Progress = Callable[[int], None]  # told the rows of each chunk read (a progress bar)
 
 
@@ -162,55 +164,108 @@ class StdoutWriter(TableWriter):
         return None
 
 
-def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 1, early: int = 0) -> Iterator[T]:
     """Produce `items` in a background thread, `depth` ahead, so that reading the next chunk
-    (pyarrow parses without holding the GIL) overlaps with scoring this one.
+    (pyarrow parses without holding the GIL) overlaps with scoring this one. The thread starts
+    at the first item asked for — or at once with `early` > 0: then, until the first item is
+    taken, it may run `early` items ahead (to read while the model loads).
 
-    Memory grows by at most `depth` chunks; errors are re-raised in the consumer, in order.
+    Memory grows by at most max(depth, early) chunks; errors are re-raised in the consumer, in
+    order.
     """
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    if not early:
+        def lazy() -> Iterator[T]:
+            yield from prefetch(items, depth, early=depth)
+
+        return lazy()
+    box: queue.Queue[tuple[str, Any]] = queue.Queue()
+    room = threading.Condition()
+    limit = [max(depth, early)]
     stop = threading.Event()
 
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                with room:
+                    while not stop.is_set() and box.qsize() >= limit[0]:
+                        room.wait(0.1)
                 if stop.is_set():
                     return
+                box.put(("item", item))
             box.put(("end", None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
             box.put(("error", exc))
 
     worker = threading.Thread(target=produce, name="anomaly-prefetch", daemon=True)
     worker.start()
+
+    def consume() -> Iterator[T]:
+        try:
+            while True:
+                kind, value = box.get()
+                with room:
+                    limit[0] = depth
+                    room.notify()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            stop.set()
+            with room:
+                room.notify()
+            worker.join()
+
+    return consume()
+
+
+def early_chunks(bundle: Path, path: Path, chunk_rows: int = CHUNK_ROWS,
+                 block_bytes: int = CSV_BLOCK_BYTES) -> Iterator[pd.DataFrame] | None:
+    """Start reading `path` for the tabular model in bundle folder `bundle` before the model is
+    loaded (importing torch and building the network take seconds; pyarrow parses meanwhile, up
+    to `EARLY_BYTES` of the file). None when the bundle is not a readable tabular one: then the
+    file is read as usual, after loading reports what is wrong."""
+    import json
+
     try:
-        while True:
-            kind, value = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                box.get(timeout=0.1)
-        worker.join()
+        meta = json.loads((bundle / BUNDLE_FILE).read_text(encoding="utf-8"))
+        if meta.get("kind") != "tabular" or not path.is_file():
+            return None
+        from anomaly.config import settings_from_json
+        from anomaly.kinds.tabular.features import TabularFeatures
+        from anomaly.kinds.tabular.reading import read_rows
+
+        features = TabularFeatures.from_json(meta["features"])
+        settings = settings_from_json(meta["settings"])
+    except (OSError, ValueError, KeyError, TypeError, AnomalyError):
+        return None
+    return prefetch(read_rows(features, settings, path, chunk_rows, block_bytes),
+                    early=max(1, EARLY_BYTES // block_bytes))
+
+
+def early_start(model: str | Path, models_dir: Path, path: Path
+                ) -> Iterator[pd.DataFrame] | None:
+    """`early_chunks` for a model named as on the command line (None when it does not resolve:
+    loading it reports why)."""
+    from anomaly.bundle import resolve
+
+    try:
+        bundle = resolve(model, models_dir)
+    except AnomalyError:
+        return None
+    return early_chunks(bundle, path)
 
 
 def scored_chunks(detector: Scoring, path: Path, threshold: float | None = None,
                   on_bad_rows: str | None = None, chunk_rows: int = CHUNK_ROWS,
                   block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None,
-                  baseline_rows: int | None = None) -> Iterator[pd.DataFrame]:
+                  baseline_rows: int | None = None,
+                  chunks: Iterator[pd.DataFrame] | None = None) -> Iterator[pd.DataFrame]:
     """Score a file chunk by chunk (memory bounded by the chunk size where the kind allows).
 
-    `progress`, when given, is called with the number of rows of each chunk read.
+    `progress`, when given, is called with the number of rows of each chunk read; `chunks`,
+    when given, are the file's chunks already being read (`early_chunks`).
     """
     rows = 0
 
@@ -222,7 +277,8 @@ def scored_chunks(detector: Scoring, path: Path, threshold: float | None = None,
                 progress(len(chunk))
             yield chunk
 
-    chunks = prefetch(detector.read_file(path, chunk_rows, block_bytes))
+    if chunks is None:
+        chunks = prefetch(detector.read_file(path, chunk_rows, block_bytes))
     yield from detector.score_stream(counted(chunks), str(path), on_bad_rows, threshold,
                                      baseline_rows=baseline_rows)
     if rows == 0:
@@ -342,14 +398,16 @@ def score_file(detector: Scoring, path: Path, output: Path | None,
                keep_flagged: int = 20, chunk_rows: int = CHUNK_ROWS,
                block_bytes: int = CSV_BLOCK_BYTES, progress: Progress | None = None,
                sidecar: bool = False, baseline_rows: int | None = None,
-               events: bool = False) -> ScoreSummary:
+               events: bool = False, chunks: Iterator[pd.DataFrame] | None = None
+               ) -> ScoreSummary:
     """Score `path` into `output` (CSV or Parquet by extension), written atomically.
 
     Three stages overlap: reading the next chunk, scoring this one (a background thread each)
     and writing the one before (torch and pyarrow release the GIL). `progress` is told the
-    rows of each chunk read; `sidecar` adds a Parquet copy of a CSV output (`write_scored`).
+    rows of each chunk read; `sidecar` adds a Parquet copy of a CSV output (`write_scored`);
+    `chunks` are the file's chunks when `early_chunks` started reading them.
     """
     frames = scored_chunks(detector, path, threshold, on_bad_rows, chunk_rows, block_bytes,
-                           progress, baseline_rows)
+                           progress, baseline_rows, chunks)
     collector = detector.kind_.events(detector.model_) if events else None
     return write_scored(prefetch(frames), path, output, keep_flagged, sidecar, collector)

@@ -16,8 +16,8 @@ import streamlit as st
 from anomaly.analysis.explained import RAW_LINES, explanation_summary, raw_lines_text, readable
 from anomaly.analysis.items import DrillPlan, drill_plan, item_label
 from anomaly.analysis.review import with_reviews
-from anomaly.analysis.scored import flagged_rows, summarize, time_column
-from anomaly.analysis.timeline import flagged_points, parse_times, score_over_time
+from anomaly.analysis.scored import flagged_rows, summarize
+from anomaly.analysis.timeline import flagged_points, score_over_time
 from anomaly.errors import AnomalyError
 from dashboards import charts, common, review
 
@@ -54,8 +54,7 @@ def page() -> None:
     cols[3].metric("Flagged in the file", f"{in_file:,}",
                    help="is_anomaly as written when the file was scored")
 
-    time_col = time_column(detector.meta_, frame.columns)
-    times = parse_times(frame[time_col]) if time_col else None
+    times = common.scored_times(detector, scored)
     if times is not None:
         st.subheader("Score over time")
         line = _binned(scored.key, times, scores)

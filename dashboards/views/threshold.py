@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from anomaly.analysis.items import DrillPlan, drill_plan, label_guess, labels_for
-from anomaly.analysis.scored import SliderSpec, roles, time_column
+from anomaly.analysis.scored import SliderSpec, roles
 from anomaly.analysis.threshold import (
     histogram,
     picker_methods,
@@ -18,7 +18,6 @@ from anomaly.analysis.threshold import (
     starting_params,
     threshold_stats,
 )
-from anomaly.analysis.timeline import parse_times
 from anomaly.core.labels import check_labels
 from anomaly.core.thresholds import METHODS, ThresholdChoice, choose_threshold
 from anomaly.errors import AnomalyError
@@ -55,10 +54,7 @@ def page() -> None:
                      _mark_labels(detector, marks, labels))
     threshold = common.threshold_slider(spec, key=slider_key)
 
-    times = None
-    time_col = time_column(detector.meta_, scored.frame.columns) if scored is not None else None
-    if scored is not None and time_col:
-        times = parse_times(scored.frame[time_col])
+    times = common.scored_times(detector, scored)
     stats = threshold_stats(scores, validation, threshold, times, labels)
     cols = st.columns(4)
     cols[0].metric(f"Flagged {plan.plural}", f"{stats.flagged:,}" if scored else "–",

@@ -142,6 +142,23 @@ def test_time_axis_ticks_are_never_finer_than_the_labels() -> None:
     assert timeline.time_axis(with_nat).format == "%b %d %H:%M"  # NaT ignored
 
 
+@pytest.mark.parametrize("texts", [
+    ["2024-01-01T00:52:00", "2024-01-02T03:04:05.123"], ["2024-01-01 00:52:00"],
+    ["2024-01-01"], ["2024-01-01T00:52"], ["2024-01-01T00:52:00+02:00"],
+    ["2024-01-01T00:52:00Z"], ["2024-01-01T00:00:00", None], ["01/02/2024 10:00"], ["x", "y"]])
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_times_parse_as_pandas_parses_them(texts: list[str | None], dtype: object) -> None:
+    """Zone-less ISO times take a faster path (Arrow); the result is pandas' ISO 8601 parse."""
+    values = pd.Series(texts, dtype=dtype)  # type: ignore[call-overload]
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    expected = None if parsed.notna().mean() <= 0.9 else parsed.dt.tz_convert(None).dt.as_unit(
+        "ns")
+    got = timeline.parse_times(values)
+    assert (got is None) == (expected is None)
+    if got is not None and expected is not None:
+        pd.testing.assert_series_equal(got, expected)
+
+
 def test_time_axis_reads_zoned_and_naive_times_alike() -> None:
     zoned = stamps("2024-01-01T00:52:00+02:00", "2024-01-01T23:00:00+02:00")
     assert timeline.time_axis(zoned).format == "%H:%M"

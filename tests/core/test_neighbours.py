@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from anomaly import Detector
-from anomaly.core import scoring
+from anomaly.core import scoring, search
 from anomaly.core.scoring import NeighbourDistance
 from anomaly.errors import BundleError, ConfigError
 from anomaly.kinds.tabular.kind import MIN_STEPS
@@ -27,7 +27,9 @@ def brute_force(reference: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
 def test_batched_search_equals_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     codes, residuals = rng.normal(size=(300, 3)), rng.normal(size=(300, 5))
+    monkeypatch.setattr(search, "WIDTH", 300)  # 300 reference rows: no cells, every row searched
     near = NeighbourDistance.fit(codes, residuals, residuals[:50], k=4, seed=0)
+    assert near.cells is None
     q_codes, q_res = rng.normal(size=(97, 3)), 2 * rng.normal(size=(97, 5))
     expected = brute_force(near.reference.astype(np.float64),
                            near.coordinates(q_codes, q_res).astype(np.float64), 4)
@@ -43,6 +45,7 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
     rng = np.random.default_rng(5)
     codes, residuals, inputs = (rng.normal(size=(200, 3)), rng.normal(size=(200, 4)),
                                 rng.normal(size=(200, 4)))
+    monkeypatch.setattr(search, "WIDTH", 200)  # every reference row searched (no cells)
     near = NeighbourDistance.fit(codes, residuals, residuals[:50], k=3, seed=0,
                                  train_inputs=inputs, density=True)
     ref = near.reference.astype(np.float64)
@@ -61,6 +64,52 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
     np.testing.assert_allclose(near(*q), expected, rtol=1e-4)
     with pytest.raises(ValueError, match="network inputs"):
         near(q[0], q[1])
+
+
+def test_cells_search_a_few_candidates_and_only_overestimate(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """Clustered reference rows: most query rows find their exact k nearest among the
+    candidates of one cell, none a closer one; results do not depend on the blocks."""
+    rng = np.random.default_rng(2)
+    centres = rng.normal(scale=6.0, size=(12, 6))
+    reference = (centres[rng.integers(0, 12, 2000)] + rng.normal(size=(2000, 6))).astype(
+        np.float32)
+    query = (centres[rng.integers(0, 12, 500)] + 1.5 * rng.normal(size=(500, 6))).astype(
+        np.float32)
+    index = search.CellIndex.build(reference, seed=0, width=200, cell_rows=50)
+    assert index is not None and index.candidates.shape == (40, 200)
+    again = search.CellIndex.build(reference, seed=0, width=200, cell_rows=50)
+    assert again is not None and np.array_equal(index.candidates, again.candidates)
+    distances, rows = index.nearest(query, reference, 5)
+    assert np.all(np.diff(distances, axis=1) >= 0)  # nearest first
+    direct = np.linalg.norm(query[:, None, :] - reference[rows], axis=2)
+    np.testing.assert_allclose(distances, direct, rtol=1e-5, atol=1e-5)
+    exact = brute_force(reference.astype(np.float64), query.astype(np.float64), 5)
+    approx = distances.mean(axis=1)
+    assert np.all(approx >= exact - 1e-4)
+    assert np.mean(np.abs(approx - exact) < 1e-4) > 0.9
+    monkeypatch.setattr(search, "DISTANCE_CELLS", 200 * 7)  # blocks of 7 query rows
+    small = index.nearest(query, reference, 5)
+    np.testing.assert_array_equal(small[1], rows)
+    np.testing.assert_allclose(small[0], distances, rtol=1e-6)
+    assert search.CellIndex.build(reference[:200], seed=0, width=200) is None
+
+
+def test_bundles_without_cells_search_every_reference_row() -> None:
+    """Neighbour bundles written before the cells (no "centroids" array) keep exact search."""
+    rng = np.random.default_rng(3)
+    codes, residuals = rng.normal(size=(600, 2)), rng.normal(size=(600, 3))
+    near = NeighbourDistance.fit(codes, residuals, residuals, k=5, seed=0)
+    assert near.cells is not None
+    old = {k: v for k, v in near.arrays().items() if k not in ("centroids", "candidates")}
+    loaded = NeighbourDistance.from_arrays(old, k=5)
+    assert loaded.cells is None
+    q_codes, q_res = rng.normal(size=(40, 2)), rng.normal(size=(40, 3))
+    expected = brute_force(near.reference.astype(np.float64),
+                           near.coordinates(q_codes, q_res).astype(np.float64), 5)
+    np.testing.assert_allclose(loaded(q_codes, q_res), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(NeighbourDistance.from_arrays(near.arrays(), k=5)(
+        q_codes, q_res), near(q_codes, q_res), rtol=1e-6)
 
 
 def test_duplicated_rows_do_not_make_the_density_factor_infinite() -> None:
@@ -129,16 +178,23 @@ def test_bundle_keeps_the_reference_rows_as_safetensors(tmp_path: Path) -> None:
     assert meta["scoring"]["neighbours"]["reference_rows"] == len(det.scorer_.neighbours.reference)
     assert "scoring.safetensors" in meta["files"]
     assert not list(folder.glob("*.pkl"))
+    cells = det.scorer_.neighbours.cells  # 320 reference rows > search.WIDTH: searched by cells
+    assert cells is not None and meta["scoring"]["neighbours"]["search"] == {
+        "cells": len(cells.candidates), "candidates": search.WIDTH}
     again = Detector.load(folder)
+    assert again.scorer_.neighbours.cells is not None
+    np.testing.assert_array_equal(again.scorer_.neighbours.cells.candidates, cells.candidates)
     test = clusters(50, seed=2)
     np.testing.assert_allclose(again.anomaly_scores(test), det.anomaly_scores(test), rtol=1e-6)
     # a bundle of the first neighbour recipe (distance alone, no inputs) keeps scoring so
     old = dict(meta["scoring"], neighbours={k: v for k, v in meta["scoring"]["neighbours"].items()
                                             if k not in ("inputs", "density")})
-    arrays = {k: v for k, v in det.scorer_.arrays().items() if not k.endswith("spread")}
+    arrays = {k: v for k, v in det.scorer_.arrays().items()
+              if not k.endswith(("spread", "centroids", "candidates"))}
     arrays["neighbours.reference"] = arrays["neighbours.reference"][:, :-4]  # no input block
     plain = type(det.scorer_).from_json(old, arrays)
     assert not plain.neighbours.inputs and plain.neighbours.spread is None
+    assert plain.neighbours.cells is None
     (folder / "scoring.safetensors").write_bytes(b"tampered")
     with pytest.raises(BundleError, match=r"scoring\.safetensors"):
         Detector.load(folder)

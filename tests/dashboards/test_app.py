@@ -376,3 +376,28 @@ def test_upload_that_is_not_a_csv(ws: Path, name: str, content: bytes, message: 
     at.selectbox(key="scored").set_value("Upload a scored file…").run()
     at.file_uploader(key="scored_upload").upload(name, content).run()
     assert message in error_text(at)
+
+
+def test_server_warm_up_loads_the_first_page_before_any_visit(ws: Path) -> None:
+    """`dashboards/serve.py` imports the pages' modules and loads the default model and the
+    newest scored file (its times parsed) into the shared caches before the server opens: the
+    first visit finds them there, and shows what a visit without the warm-up shows."""
+    from dashboards import common, serve
+
+    common._scored.clear()
+    common._times.clear()
+    shown = {m.label: m.value for m in open_page("anomalies").metric}
+    common._scored.clear()
+    common._times.clear()
+    common._detector.clear()
+    serve.warm_up()
+    reads: list[Path] = []
+    original = common.read_scored
+    common.read_scored = lambda path: reads.append(path) or original(path)  # type: ignore[assignment]
+    try:
+        warm = open_page("anomalies")
+    finally:
+        common.read_scored = original  # type: ignore[assignment]
+    assert not warm.exception and reads == []  # the first visit read nothing itself
+    assert {m.label: m.value for m in warm.metric} == shown
+    common.prefetch(ws / "nowhere")  # an empty workspace: nothing to load, no error

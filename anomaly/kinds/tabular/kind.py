@@ -13,10 +13,11 @@ import torch
 from anomaly.config import Settings, TrainingConfig, batch_for_steps
 from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of, source_of
 from anomaly.errors import InputError
-from anomaly.io import iter_table, read_table
+from anomaly.io import read_table
 from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.rowwise import RowKind, dense_spec, score_inputs, scored_rows
 from anomaly.kinds.tabular.features import TabularFeatures
+from anomaly.kinds.tabular.reading import numeric_columns, read_rows
 from anomaly.nn.dense import default_hidden
 from anomaly.nn.mixed import embedding_width
 
@@ -97,12 +98,11 @@ class TabularKind(RowKind):
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
-        return iter_table(path, chunk_rows, self.csv_numeric(model), block_bytes,
-                          model.settings.data.id_col)
+        return read_rows(model.features, model.settings, path, chunk_rows, block_bytes)
 
     def csv_numeric(self, model: Model) -> list[str]:
         """Numeric feature columns: parsed as float64 straight from CSV."""
-        return [str(c.name) for c in model.features.numeric]
+        return numeric_columns(model.features)
 
     def score_stream(self, model: Model, chunks: Iterable[pd.DataFrame], source: str,
                      policy: str, threshold: float, row_offset: int = 0
