@@ -130,7 +130,7 @@ class WindowConfig:
     model: WindowNetwork = "conv"
     max_gap: float = 0.0
     aggregate: Aggregate = "point"
-    score_stride: int = 1
+    score_stride: int = 2
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def train(
     score_stride: Annotated[OptInt, typer.Option(help="timeseries: scoring runs the network on "
                                                       "a window every N rows; each row gets the "
                                                       "windows covering it (1 = every row) "
-                                                      "[SCORE_STRIDE].")] = None,
+                                                      "[2].")] = None,
     workspace: NewWorkspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
