@@ -120,6 +120,8 @@ class WindowConfig:
     """Time-series windows (`--kind timeseries` only; see anomaly/kinds/timeseries).
 
     `max_gap=0` means: a gap is a time step over 3 × the median step of the training data.
+    `score_stride`: scoring runs the network on a window every N rows (each row gets the
+    windows covering it); the default is chosen on SKAB by cross-fitting (bench/skab.py).
     """
 
     group_col: str | None = None
@@ -128,6 +130,7 @@ class WindowConfig:
     model: WindowNetwork = "conv"
     max_gap: float = 0.0
     aggregate: Aggregate = "point"
+    score_stride: int = 2
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,8 @@ def validate(settings: Settings) -> None:
          f"categorical {settings.data.categorical!r} is not one of onehot, embed"),
         (w.window >= 2, f"window must be >= 2 rows (got {w.window})"),
         (w.stride >= 1, f"stride must be >= 1 (got {w.stride})"),
+        (1 <= w.score_stride <= w.window, f"score_stride must be in 1 … window ({w.window}) "
+         f"(got {w.score_stride})"),
         (w.model in ("conv", "lstm", "dense"), f"model {w.model!r} is not one of conv, lstm, "
          "dense"),
         (w.aggregate in ("mean", "point", "min"), f"aggregate {w.aggregate!r} is not one of mean, "

@@ -102,15 +102,34 @@ def pick(candidates: Sequence[float], results: Callable[[float, Sequence[str]],
     return max(candidates, key=key)
 
 
+def no_drop(candidates: Sequence[float], results: Callable[[float, Sequence[str]],
+            Sequence[FileResult]], files: Sequence[str], tolerance: float) -> float:
+    """The last candidate (the cheapest setting) that costs nothing measurable against the
+    first on `files`, pooled: F1 and PR-AUC at most `tolerance` lower, FAR at most
+    100 × `tolerance` points higher, false events per hour at most 20 × `tolerance` higher
+    relatively (0.005: 0.005 F1, 0.5 points FAR, 10 % more false events)."""
+    first = table_row(results(candidates[0], files))
+    kept = [value for value in candidates
+            if (row := table_row(results(value, files))).f1 >= first.f1 - tolerance
+            and row.pr >= first.pr - tolerance and row.far <= first.far + 100 * tolerance
+            and row.false_events_h <= first.false_events_h * (1 + 20 * tolerance)]
+    return kept[-1]
+
+
+Chooser = Callable[[Sequence[float], Callable[[float, Sequence[str]], Sequence[FileResult]],
+                    Sequence[str]], float]
+
+
 def cross_fit(candidates: Sequence[float], results: Callable[[float, Sequence[str]],
-              Sequence[FileResult]], files: Sequence[str], max_far: float
+              Sequence[FileResult]], files: Sequence[str], choose: Chooser
               ) -> tuple[list[FileResult], list[float]]:
-    """Pick on one half of the files, score the other half, swap, pool (halves: alternate files)."""
+    """Choose on one half of the files (`choose(candidates, results, half)`, e.g. `pick` or
+    `no_drop`), score the other half, swap, pool (halves: alternate files)."""
     halves = [list(files[0::2]), list(files[1::2])]
     pooled: list[FileResult] = []
     chosen: list[float] = []
     for fit_on, score_on in (halves, halves[::-1]):
-        value = pick(candidates, results, fit_on, max_far)
+        value = choose(candidates, results, fit_on)
         chosen.append(value)
         pooled += results(value, score_on)
     return pooled, chosen

@@ -87,6 +87,10 @@ def train(
     stride: Annotated[OptInt, typer.Option(help="timeseries: step between training windows "
                                                 "[1].")] = None,
     model: Annotated[OptStr, typer.Option(help="timeseries: conv|lstm|dense [conv].")] = None,
+    score_stride: Annotated[OptInt, typer.Option(help="timeseries: scoring runs the network on "
+                                                      "a window every N rows; each row gets the "
+                                                      "windows covering it (1 = every row) "
+                                                      "[2].")] = None,
     workspace: NewWorkspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
@@ -114,7 +118,7 @@ def train(
         folder = logger_dir or workspace / "training-logs" / (name or default_name(data[0]))
         settings = override(settings, "training", logger_dir=str(folder))
     settings = override(settings, "window", group_col=group_col, window=rows(window),
-                        stride=stride, model=model)
+                        stride=stride, model=model, score_stride=score_stride)
     settings = override(settings, "logs", session_regex=session_regex,
                         session_window=session_window, time_format=time_format,
                         session_col=session_col, event_col=event_col, sequence_col=sequence_col,

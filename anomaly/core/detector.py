@@ -57,8 +57,9 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         id_col, time_col, label_col, column_types, on_bad_rows, max_categories: data options.
         categorical: "onehot" (default) or "embed" — tabular categorical columns embedded on
             the way in and predicted by a softmax (cross-entropy) on the way out.
-        group_col, window (rows), stride, model (conv|lstm|dense), max_gap, aggregate: time
-            series options (`WindowConfig`).
+        group_col, window (rows), stride, model (conv|lstm|dense), max_gap, aggregate,
+            score_stride (scoring: a window every N rows): time series options
+            (`WindowConfig`).
         session_regex, session_window (e.g. "5m"), time_format, session_col, event_col,
             sequence_col, weighting, max_line_length, sim_th: log options (`LogConfig`).
         latent_weight: weight of the latent-space distance in the score (0 = reconstruction
@@ -89,6 +90,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                  group_col: str | None = None, window: int | None = None,
                  stride: int | None = None, model: str | None = None,
                  max_gap: float | None = None, aggregate: str | None = None,
+                 score_stride: int | None = None,
                  session_regex: str | None = None, session_window: str | None = None,
                  time_format: str | None = None, session_col: str | None = None,
                  event_col: str | None = None, sequence_col: str | None = None,

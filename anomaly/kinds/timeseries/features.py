@@ -101,22 +101,28 @@ def segment_starts(times: np.ndarray, groups: np.ndarray, max_gap: float) -> np.
     return starts
 
 
-def window_starts(starts: np.ndarray, window: int, stride: int = 1
+def window_starts(starts: np.ndarray, window: int, stride: int = 1, phase: int = 0
                   ) -> tuple[np.ndarray, np.ndarray]:
     """First row of every window and the end (exclusive) of its segment; windows never cross a
     segment start, and a segment shorter than the window gets one window (padded by `window_rows`).
 
+    Windows start every `stride` rows counted from their segment's first row, plus one at the
+    segment's end. `phase`: rows of the first segment that lie before row 0 (a block that
+    continues a segment keeps the segment's grid, so scoring in chunks equals scoring at once).
+
     Example:
         >>> [a.tolist() for a in window_starts(np.array([1, 0, 0, 0, 1, 0], dtype=bool), 3)]
         [[0, 1, 4], [4, 4, 6]]
+        >>> window_starts(np.arange(9) == 0, 3, stride=3, phase=1)[0].tolist()
+        [2, 5, 6]
     """
     bounds = [*np.flatnonzero(starts).tolist(), len(starts)]
     firsts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
     for a, b in itertools.pairwise(bounds):
         if b - a >= window:
-            first = np.arange(a, b - window + 1, stride)
-            if first[-1] != b - window:  # the last rows of a segment are always covered
+            first = np.arange(a + (-phase % stride if a == 0 else 0), b - window + 1, stride)
+            if not len(first) or first[-1] != b - window:  # a segment's last rows are covered
                 first = np.append(first, b - window)
         else:
             first = np.array([a])
@@ -163,6 +169,7 @@ class TimeseriesFeatures:
     max_gap: float = 0.0
     step: float = 1.0
     aggregate: str = "mean"
+    score_stride: int = 1  # scoring: a window every `score_stride` rows (bundles before: 1)
 
     def fit(self, frame: pd.DataFrame, data: DataConfig, spec: WindowConfig,
             source: str = "input") -> TimeseriesFeatures:
@@ -172,6 +179,7 @@ class TimeseriesFeatures:
                              "column)")
         self.time_col, self.group_col = data.time_col, spec.group_col
         self.window, self.stride, self.aggregate = spec.window, spec.stride, spec.aggregate
+        self.score_stride = spec.score_stride
         extra = tuple(c for c in (spec.group_col,) if c and c not in data.id_col)
         config = DataConfig(id_col=(*data.id_col, *extra), time_col=data.time_col,
                             label_col=data.label_col, column_types=data.column_types,
@@ -250,11 +258,13 @@ class TimeseriesFeatures:
     def to_json(self) -> dict[str, Any]:
         return {"table": self.table.to_json(), "time_col": self.time_col,
                 "group_col": self.group_col, "window": self.window, "stride": self.stride,
-                "max_gap": self.max_gap, "step": self.step, "aggregate": self.aggregate}
+                "max_gap": self.max_gap, "step": self.step, "aggregate": self.aggregate,
+                "score_stride": self.score_stride}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> TimeseriesFeatures:
         return cls(table=TabularFeatures.from_json(raw["table"]), time_col=raw["time_col"],
                    group_col=raw.get("group_col"), window=int(raw["window"]),
                    stride=int(raw["stride"]), max_gap=float(raw["max_gap"]),
-                   step=float(raw["step"]), aggregate=str(raw.get("aggregate", "mean")))
+                   step=float(raw["step"]), aggregate=str(raw.get("aggregate", "mean")),
+                   score_stride=int(raw.get("score_stride", 1)))

@@ -5,7 +5,9 @@ held out for validation (a time split: overlapping windows would leak across a r
 sensor scaling is fitted on the training rows, and the network learns to reconstruct windows of
 `window` rows taken every `stride` rows.
 
-Scoring slides the window by one row (`anomaly.kinds.timeseries.stream`). The per-sensor errors
+Scoring runs the network on a window every `score_stride` rows of a segment, plus one at its
+end, and each row gets the windows covering it (`anomaly.kinds.timeseries.stream`; bundles made
+before the option score every window). The per-sensor errors
 are divided by one pooled scale (their mean on validation rows) and averaged by the `Scorer`, so
 a score of 1 is a typical normal timestamp and `top_features` are the sensors with the largest
 error share. The initial threshold is 2 × the largest validation score (the ``margin`` method;
@@ -47,6 +49,7 @@ from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
     group_codes,
     report_duplicates,
+    segment_starts,
     time_order,
     time_values,
 )
@@ -173,7 +176,11 @@ class TimeseriesKind:
 
     def read_file(self, model: Model, path: Path, chunk_rows: int,
                   block_bytes: int) -> Iterator[pd.DataFrame]:
-        return iter_table(path, chunk_rows)
+        """Blocks of the file; sensors parsed as float64 straight from CSV, ids and the group
+        column kept as written."""
+        group = [model.features.group_col] if model.features.group_col else []
+        return iter_table(path, chunk_rows, self.csv_numeric(model), block_bytes,
+                          [*model.settings.data.id_col, *group])
 
     def byte_ranges(self, model: Model, path: Path, range_bytes: int) -> ByteRanges | None:
         """Windows span rows and time order: a file is read in one piece."""
@@ -209,7 +216,7 @@ class TimeseriesKind:
         """The timestamp at row `position`, judged with the windows covering it: the rows of its
         group from `window - 1` before it to `window - 1` after it, in time order."""
         f = model.features
-        context = context_rows(frame, position, f.time_col, f.group_col, f.window)
+        context = context_rows(frame, position, f)
         rows = self.row_scores(model, context, source_of(frame), "fail")
         at = int(np.flatnonzero(context.index.to_numpy() == frame.index[position])[0])
         row = context.iloc[at]
@@ -291,17 +298,24 @@ def ordered(frame: pd.DataFrame, source: str, time_col: str, group_col: str | No
     return frame if order is None else frame.iloc[order]
 
 
-def context_rows(frame: pd.DataFrame, position: int, time_col: str, group_col: str | None,
-                 window: int) -> pd.DataFrame:
-    """The rows of `frame` whose windows can cover the row at `position` (time-ordered)."""
+def context_rows(frame: pd.DataFrame, position: int, features: TimeseriesFeatures
+                 ) -> pd.DataFrame:
+    """The rows of `frame` whose windows can cover the row at `position` (time-ordered),
+    starting on the segment's window grid so that they score the row as the whole file does."""
     if not 0 <= position < len(frame):
         raise InputError(f"row {position + 1:,} is outside the data ({len(frame):,} rows)")
-    times = time_values(frame, time_col, "input")
-    groups = group_codes(frame, group_col, "input")
+    f = features
+    times = time_values(frame, f.time_col, "input")
+    groups = group_codes(frame, f.group_col, "input")
     same = np.flatnonzero(groups == groups[position])
     order = same[np.argsort(times[same], kind="stable")]
     at = int(np.flatnonzero(order == position)[0])
-    return frame.iloc[order[max(0, at - window + 1):at + window]]
+    segment = int(np.flatnonzero(segment_starts(times[order], groups[order],
+                                                f.max_gap)[:at + 1])[-1])
+    first = max(segment, at - f.window + 1)
+    first -= (first - segment) % f.score_stride
+    # with a stride, one more row: a segment that ends there would add a window covering `at`
+    return frame.iloc[order[first:at + f.window + (f.score_stride > 1)]]
 
 
 def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:

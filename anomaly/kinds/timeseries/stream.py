@@ -1,14 +1,18 @@
 """Per-timestamp errors of sliding windows, and scoring a series chunk by chunk.
 
-Each window's squared reconstruction error is computed per sensor; the error of a timestamp
+Windows start every `score_stride` rows of a segment (counted from its first row) plus one at
+its end, so each row is covered by about window / score_stride of them (a stride of 4 runs the
+network a quarter as often as one window per row). Each window's squared reconstruction error
+is computed per sensor; the error of a timestamp
 aggregates the windows covering it (`aggregate`): ``point`` — the mean over those windows of the
 error at that timestamp's own position (default, chosen on SKAB: fewest false alarms), ``mean``
 — the mean over those windows of each window's mean error, ``min`` — the smallest window error
 (a timestamp counts only if every window covering it is bad, as SKAB's Conv-AE flags points).
 
-`window_stream` keeps, per group, the last `window - 1` scored rows as context and the rows
-whose covering windows are not complete yet; scoring a file in chunks therefore gives exactly
-what scoring it at once gives.
+`window_stream` keeps, per group, the last `window - 1` scored rows as context (and where in
+its segment the context starts, so a block keeps the segment's window grid) and the rows whose
+covering windows are not complete yet; scoring a file in chunks therefore gives exactly what
+scoring it at once gives.
 
 With `baseline` rows (``anomaly score --baseline-rows N``) each group's inputs are first
 re-centred and re-scaled on that group's own first N rows (`TimeseriesFeatures.rebase`): a new
@@ -38,6 +42,7 @@ from anomaly.kinds.timeseries.features import (
     window_rows,
     window_starts,
 )
+from anomaly.nn.threads import is_small, one_thread
 
 WINDOW_BATCH = 8192  # windows gathered at once (memory ≈ batch × window × sensors)
 NETWORK_BATCH = 256  # windows per network call: cache-sized batches run ~1.6× faster on CPU
@@ -45,10 +50,15 @@ ERRORS = "_e:"  # prefix of the per-sensor error columns `window_stream` adds
 
 
 def window_errors(network: nn.Module, windows: np.ndarray) -> np.ndarray:
-    """Squared reconstruction error of each window (windows × window × inputs), float32."""
+    """Squared reconstruction error of each window (windows × window × inputs), float32.
+
+    A window network's calls are small work (each time step counted as a row): one thread, as
+    for tabular rows (`anomaly.nn.threads`; two threads on a busy 2-core machine ran the
+    network 4-40× slower)."""
     network.eval()
     errors = np.empty(windows.shape, dtype=np.float32)
-    with torch.inference_mode():
+    steps = min(NETWORK_BATCH, len(windows)) * windows.shape[1]
+    with torch.inference_mode(), one_thread(is_small(network, steps)):
         for first in range(0, len(windows), NETWORK_BATCH):
             x = torch.from_numpy(np.ascontiguousarray(windows[first:first + NETWORK_BATCH]))
             errors[first:first + NETWORK_BATCH] = network(x).sub_(x).square_().numpy()
@@ -56,9 +66,10 @@ def window_errors(network: nn.Module, windows: np.ndarray) -> np.ndarray:
 
 
 def timestamp_errors(network: nn.Module, features: TimeseriesFeatures, inputs: np.ndarray,
-                     starts: np.ndarray) -> np.ndarray:
-    """Per-row, per-sensor error aggregated over the windows covering each row."""
-    first, end = window_starts(starts, features.window, 1)
+                     starts: np.ndarray, phase: int = 0) -> np.ndarray:
+    """Per-row, per-sensor error aggregated over the windows covering each row (a window every
+    `features.score_stride` rows of a segment; `phase`: rows of the first segment before row 0)."""
+    first, end = window_starts(starts, features.window, features.score_stride, phase)
     n_sensors = len(features.feature_columns)
     how = features.aggregate
     total = np.full((len(inputs), n_sensors), np.inf if how == "min" else 0.0)
@@ -121,6 +132,7 @@ class _Pending:
     x: np.ndarray  # inputs of rows not scored yet
     t: np.ndarray
     out: pd.DataFrame  # their carried columns (with "_row", "_seq")
+    phase: int = 0  # rows of ctx_x[0]'s segment before it (keeps the window grid)
 
 
 def window_stream(network: nn.Module, features: TimeseriesFeatures,
@@ -218,23 +230,26 @@ def _advance(network: nn.Module, features: TimeseriesFeatures, state: dict[str, 
     if final:
         n_done = n - n_ctx
     else:
-        # a row is complete when its segment ends inside the block or W-1 rows follow it
+        # a row is complete when its segment ends inside the block or W-1 rows follow it (W
+        # rows with a stride: the window at the segment's end covers the W-1 rows before it)
         seg_end = [*np.flatnonzero(starts).tolist()[1:], n]
         next_start = np.repeat(seg_end, np.diff([*np.flatnonzero(starts).tolist(), n]))
-        done = (next_start < n) | (np.arange(n) <= n - w)
+        done = (next_start < n) | (np.arange(n) <= n - w - (features.score_stride > 1))
         n_done = int(done[n_ctx:].sum())  # a prefix: completeness is monotone
     result: list[pd.DataFrame] = []
     if n_done:
         # windows covering the complete rows all lie inside the block (see module docstring)
-        errors = timestamp_errors(network, features, bx, starts)
+        errors = timestamp_errors(network, features, bx, starts, p.phase)
         done_errors = pd.DataFrame(errors[n_ctx:n_ctx + n_done],
                                    columns=error_columns(errors.shape[1]))
         scored = pending_out.iloc[:n_done].reset_index(drop=True)
         result.append(pd.concat([scored, done_errors], axis=1))
     keep = max(0, n_ctx + n_done - (w - 1))
+    segment = int(np.flatnonzero(starts[:keep + 1])[-1]) if n else 0  # bx[keep]'s segment
     state[group] = _Pending(bx[keep:n_ctx + n_done], bt[keep:n_ctx + n_done],
                             bx[n_ctx + n_done:], bt[n_ctx + n_done:],
-                            pending_out.iloc[n_done:])
+                            pending_out.iloc[n_done:],
+                            keep - segment + (p.phase if segment == 0 else 0))
     return result
 
 

@@ -52,14 +52,14 @@ def test_baseline_chunked_equals_whole_file_with_groups_and_a_gap(tmp_path: Path
     path = tmp_path / "run.csv"
     test.to_csv(path, index=False)
     whole = det.score_frame(pd.read_csv(path), baseline_rows=80)
-    for chunk_rows in (7, 61, 1000):
-        out = tmp_path / f"scored_{chunk_rows}.csv"
-        score_file(det, path, out, chunk_rows=chunk_rows, baseline_rows=80, events=True)
+    for block in (500, 4500, 1 << 20):  # CSV blocks of bytes: ~7, 61 rows, all
+        out = tmp_path / f"scored_{block}.csv"
+        score_file(det, path, out, block_bytes=block, baseline_rows=80, events=True)
         chunked = pd.read_csv(out, keep_default_na=False)
         np.testing.assert_allclose(chunked["anomaly_score"], whole["anomaly_score"], rtol=1e-6)
         assert chunked["t"].tolist() == whole["t"].tolist()
         assert chunked["machine"].tolist() == whole["machine"].tolist()
-        if chunk_rows == 7:
+        if block == 500:
             first_events = pd.read_csv(events_path(out))
         else:
             pd.testing.assert_frame_equal(pd.read_csv(events_path(out)), first_events)

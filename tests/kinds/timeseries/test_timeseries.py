@@ -163,9 +163,9 @@ def test_chunked_scoring_equals_whole_file(fitted: Detector, tmp_path: Path) -> 
     path = tmp_path / "series.csv"
     test.to_csv(path, index=False)
     whole = fitted.score_frame(pd.read_csv(path))
-    for chunk_rows in (7, 37, 1000):
-        out = tmp_path / f"scored_{chunk_rows}.csv"
-        score_file(fitted, path, out, chunk_rows=chunk_rows)
+    for block in (500, 2800, 1 << 20):  # CSV blocks of bytes: ~7, 37 rows, all
+        out = tmp_path / f"scored_{block}.csv"
+        score_file(fitted, path, out, block_bytes=block)
         chunked = pd.read_csv(out, keep_default_na=False)
         assert len(chunked) == len(whole)
         np.testing.assert_allclose(chunked["anomaly_score"], whole["anomaly_score"], rtol=1e-6)
