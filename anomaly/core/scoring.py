@@ -53,14 +53,11 @@ import pyarrow.compute as pc
 import torch
 from torch import nn
 
-from anomaly.core.search import CellIndex
+from anomaly.core.neighbours import NeighbourDistance
 from anomaly.nn.threads import is_small, one_thread
 
 SCORE_BATCH = 8192  # rows per network call: small intermediates, as fast as larger ones
 EPS = 1e-12
-REFERENCE_ROWS = 4096  # neighbour search: at most this many training rows (sampled with the seed)
-DISTANCE_CELLS = 1 << 22  # neighbour search: query rows × reference rows per distance block
-SPREAD_FLOOR = 0.25  # a reference row's spread is at least this share of the median spread
 
 
 def run_network(network: nn.Module, inputs: np.ndarray, want_codes: bool = False,
@@ -133,151 +130,6 @@ class LatentDistance:
         distance: np.ndarray = ((centered @ self.precision.astype(dtype)) * centered).sum(
             axis=1, dtype=np.float64)
         return distance
-
-
-def floored_spread(spread: np.ndarray) -> np.ndarray:
-    """Spreads of at least `SPREAD_FLOOR` × their median (or mean, or 1): duplicated rows have
-    spread 0, which would make the density factor infinite next to them.
-
-    Example:
-        >>> floored_spread(np.array([0.0, 0.0, 2.0, 4.0, 4.0])).tolist()
-        [0.5, 0.5, 2.0, 4.0, 4.0]
-        >>> floored_spread(np.zeros(3)).tolist()
-        [0.25, 0.25, 0.25]
-    """
-    typical = float(np.median(spread)) or float(spread.mean()) or 1.0
-    floored: np.ndarray = np.maximum(spread, SPREAD_FLOOR * typical).astype(np.float32)
-    return floored
-
-
-@dataclass
-class NeighbourDistance:
-    """Distance to the k nearest training rows in the autoencoder's coordinates.
-
-    Coordinates: (code − code_mean) / code_scale, residual / residual_scale and, with `inputs`,
-    the network's inputs themselves (already standardised by the features). The score is the
-    mean distance d(q) to the k nearest reference rows; with `density` it is d(q) × d(q) / s,
-    where s is the mean of those neighbours' own d (their `spread`, at least `SPREAD_FLOOR` ×
-    its median): a row 2 units from a tight cluster scores higher than one 2 units from a loose
-    one. The search runs in blocks of
-    at most `DISTANCE_CELLS` query × reference pairs: memory stays flat.
-
-    Example:
-        >>> nd = NeighbourDistance(np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]], np.float32),
-        ...                        np.zeros(1), np.ones(1), np.ones(1), k=2)
-        >>> nd(np.array([[0.0]]), np.array([[0.0]])).round(2).tolist()
-        [0.5]
-    """
-
-    reference: np.ndarray  # float32, reference rows × (code width + residuals [+ inputs])
-    code_mean: np.ndarray
-    code_scale: np.ndarray
-    residual_scale: np.ndarray
-    k: int
-    inputs: bool = False  # the network inputs are part of the coordinates
-    spread: np.ndarray | None = None  # with density: each reference row's own mean distance
-    cells: CellIndex | None = None  # None: every reference row is searched (old bundles too)
-
-    @classmethod
-    def fit(cls, train_codes: np.ndarray, train_residuals: np.ndarray,
-            val_residuals: np.ndarray, k: int, seed: int, max_rows: int | None = None,
-            train_inputs: np.ndarray | None = None, density: bool = False
-            ) -> NeighbourDistance:
-        """Scales from training codes and validation residuals; up to `max_rows` references
-        (default `REFERENCE_ROWS`); `train_inputs` adds the inputs to the coordinates."""
-        max_rows = REFERENCE_ROWS if max_rows is None else max_rows
-        codes = train_codes.astype(np.float64)
-        code_scale = np.maximum(codes.std(axis=0), 1e-6)
-        rms = np.sqrt(np.square(val_residuals.astype(np.float64)).mean(axis=0))
-        rms = np.maximum(rms, 1e-3 * float(np.median(rms)) + 1e-6)  # perfectly fit → not ∞
-        rows = np.arange(len(codes))
-        if len(rows) > max_rows:
-            rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))
-        near = cls(np.empty((0, 0), np.float32), codes.mean(axis=0), code_scale, rms,
-                   min(k, len(rows)), inputs=train_inputs is not None)
-        near.reference = near.coordinates(
-            train_codes[rows], train_residuals[rows],
-            train_inputs[rows] if train_inputs is not None else None)
-        if density and len(rows) > 1:
-            near.k = min(k, len(rows) - 1)  # a row's own neighbours exclude itself
-            own, _ = near.search(near.reference, near.k + 1)  # exact: no cells yet
-            near.spread = floored_spread(own[:, 1:].mean(axis=1))
-        near.cells = CellIndex.build(near.reference, seed)
-        return near
-
-    def coordinates(self, codes: np.ndarray, residuals: np.ndarray,
-                    inputs: np.ndarray | None = None) -> np.ndarray:
-        """Each row's autoencoder coordinates (float32)."""
-        parts = [(codes - self.code_mean) / self.code_scale, residuals / self.residual_scale]
-        if self.inputs:
-            if inputs is None:
-                raise ValueError("this neighbour score needs the network inputs")
-            parts.append(inputs)
-        return np.concatenate(parts, axis=1).astype(np.float32)
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Distances to and indices of the k nearest reference rows of each query row (nearest
-        first), in blocks of at most `DISTANCE_CELLS` pairs; with cells, among the candidates of
-        each row's cell (`anomaly.core.search`)."""
-        if self.cells is not None:
-            return self.cells.nearest(query, self.reference, k)
-        reference = torch.from_numpy(self.reference)
-        ref_sq, ref_t = reference.square().sum(dim=1), reference.T.contiguous()
-        queries = torch.from_numpy(query)
-        distances = np.empty((len(query), k), dtype=np.float32)
-        indices = np.empty((len(query), k), dtype=np.int64)
-        block = max(1, DISTANCE_CELLS // max(len(reference), 1))
-        with torch.inference_mode():
-            for start in range(0, len(query), block):
-                q = queries[start:start + block]
-                squared = torch.addmm(ref_sq, q, ref_t, alpha=-2.0)
-                squared.add_(q.square().sum(dim=1, keepdim=True)).clamp_(min=0.0)
-                nearest = torch.topk(squared, k, dim=1, largest=False, sorted=True).indices
-                # the expansion above finds the neighbours; their distances are taken directly
-                # (q − r), which float32 keeps exact to ~1e-7 whatever the block
-                distances[start:start + len(q)] = torch.linalg.vector_norm(
-                    q[:, None, :] - reference[nearest], dim=2).numpy()
-                indices[start:start + len(q)] = nearest.numpy()
-        return distances, indices
-
-    def __call__(self, codes: np.ndarray, residuals: np.ndarray,
-                 inputs: np.ndarray | None = None) -> np.ndarray:
-        """Each row's neighbour score (see the class)."""
-        distances, indices = self.search(self.coordinates(codes, residuals, inputs), self.k)
-        mean: np.ndarray = distances.mean(axis=1, dtype=np.float64)
-        if self.spread is None:
-            return mean
-        local = self.spread[indices].mean(axis=1, dtype=np.float64)
-        out: np.ndarray = mean * mean / np.maximum(local, 1e-9)
-        return out
-
-    @property
-    def recipe(self) -> dict[str, bool]:
-        """How the score is made (bundle.json)."""
-        return {"inputs": self.inputs, "density": self.spread is not None}
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """What the bundle keeps as safetensors (the reference rows and the scales)."""
-        out = {"reference": self.reference, "code_mean": self.code_mean,
-               "code_scale": self.code_scale, "residual_scale": self.residual_scale}
-        if self.spread is not None:
-            out["spread"] = self.spread
-        if self.cells is not None:
-            out.update(self.cells.arrays())
-        return out
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], k: int, inputs: bool = False
-                    ) -> NeighbourDistance:
-        spread = arrays.get("spread")
-        cells = (CellIndex(np.ascontiguousarray(arrays["centroids"], dtype=np.float32),
-                           np.ascontiguousarray(arrays["candidates"], dtype=np.int32))
-                 if "centroids" in arrays else None)  # bundles before the cells: search all
-        return cls(np.ascontiguousarray(arrays["reference"], dtype=np.float32),
-                   np.asarray(arrays["code_mean"], np.float64),
-                   np.asarray(arrays["code_scale"], np.float64),
-                   np.asarray(arrays["residual_scale"], np.float64), k, inputs,
-                   None if spread is None else np.asarray(spread, np.float32), cells)
 
 
 @dataclass

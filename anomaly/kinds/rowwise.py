@@ -13,9 +13,9 @@ from torch import nn
 
 from anomaly.config import Settings, TrainingConfig
 from anomaly.core.kind import ByteRanges, Calibration, Model, RowScores, Split
+from anomaly.core.neighbours import NeighbourDistance
 from anomaly.core.scoring import (
     SCORE_BATCH,
-    NeighbourDistance,
     Scorer,
     fold_inputs,
     run_network,

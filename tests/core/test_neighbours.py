@@ -12,8 +12,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from anomaly import Detector
-from anomaly.core import scoring, search
-from anomaly.core.scoring import NeighbourDistance
+from anomaly.core import neighbours, search
+from anomaly.core.neighbours import NeighbourDistance
 from anomaly.errors import BundleError, ConfigError
 from anomaly.kinds.tabular.kind import MIN_STEPS
 from tests.conftest import FAST
@@ -34,7 +34,7 @@ def test_batched_search_equals_brute_force(monkeypatch: pytest.MonkeyPatch) -> N
     expected = brute_force(near.reference.astype(np.float64),
                            near.coordinates(q_codes, q_res).astype(np.float64), 4)
     whole = near(q_codes, q_res)
-    monkeypatch.setattr(scoring, "DISTANCE_CELLS", 300 * 7)  # blocks of 7 query rows
+    monkeypatch.setattr(search, "DISTANCE_CELLS", 300 * 7)  # blocks of 7 query rows
     np.testing.assert_allclose(near(q_codes, q_res), expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-4)
 
@@ -52,7 +52,7 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
     assert ref.shape == (200, 3 + 4 + 4)
     pairs = np.sqrt(((ref[:, None, :] - ref[None, :, :]) ** 2).sum(axis=2))
     own = np.sort(pairs, axis=1)[:, 1:4].mean(axis=1)  # column 0 is the row itself
-    own = scoring.floored_spread(own)
+    own = neighbours.floored_spread(own)
     np.testing.assert_allclose(near.spread, own, rtol=1e-4)
     q = (rng.normal(size=(61, 3)), 2 * rng.normal(size=(61, 4)), rng.normal(size=(61, 4)))
     to_ref = np.sqrt(((near.coordinates(*q).astype(np.float64)[:, None, :] - ref[None]) ** 2)
@@ -60,7 +60,7 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
     order = np.argsort(to_ref, axis=1)[:, :3]
     d = np.take_along_axis(to_ref, order, axis=1).mean(axis=1)
     expected = d * d / own[order].mean(axis=1)
-    monkeypatch.setattr(scoring, "DISTANCE_CELLS", 200 * 5)  # blocks of 5 query rows
+    monkeypatch.setattr(search, "DISTANCE_CELLS", 200 * 5)  # blocks of 5 query rows
     np.testing.assert_allclose(near(*q), expected, rtol=1e-4)
     with pytest.raises(ValueError, match="network inputs"):
         near(q[0], q[1])
