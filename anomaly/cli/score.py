@@ -50,7 +50,8 @@ def score(
     from anomaly.cli.progress import bar_for, wanted
     from anomaly.core.persist import load_fitted
     from anomaly.core.thresholds import check_threshold
-    from anomaly.jobs.score import early_start, score_file
+    from anomaly.jobs.readahead import early_start
+    from anomaly.jobs.score import score_file
     from anomaly.outputs import check_targets, is_stdout
 
     if output is not None and len(inputs) > 1:

@@ -75,7 +75,7 @@ def test_reading_starts_before_the_model_loads(detector: Any, workspace: Path,
     """`anomaly score` reads a tabular file while torch and the network load (`early_chunks`):
     the same chunks as the model's own reader, the same scores; other bundles read as usual."""
     from anomaly.bundle import resolve
-    from anomaly.jobs.score import early_chunks, early_start
+    from anomaly.jobs.readahead import early_chunks, early_start
 
     src = tmp_path / "in.csv"
     make_tabular(1500, seed=6, anomalies=20).to_csv(src, index=False)
@@ -105,7 +105,7 @@ def test_prefetch_reads_early_items_ahead_then_one() -> None:
     import threading
     import time
 
-    from anomaly.jobs.score import prefetch
+    from anomaly.jobs.readahead import prefetch
 
     produced: list[int] = []
     lock = threading.Lock()

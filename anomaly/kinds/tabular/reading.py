@@ -1,5 +1,5 @@
 """How a file to score is read for a tabular model — torch-free, so that `anomaly score` can
-start reading (`anomaly.jobs.score.early_chunks`) while the network is still being loaded."""
+start reading (`anomaly.jobs.readahead.early_chunks`) while the network is still being loaded."""
 
 from __future__ import annotations
 
