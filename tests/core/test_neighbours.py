@@ -219,3 +219,20 @@ def test_small_tables_train_more_steps_an_epoch() -> None:
 def test_negative_neighbours_are_refused_before_training() -> None:
     with pytest.raises(ConfigError, match="neighbours must be >= 0"):
         Detector(**FAST, neighbours=-1).fit(clusters(50, seed=1))
+
+
+def test_smallest_columns_equal_argpartition_with_ties_and_nan() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(500, 64)).astype(np.float32)
+    values[7, [3, 9, 11]] = values[7].min() - 1.0  # three equal smallest: ties at the k-th
+    values[8, :] = 1.0  # every column tied
+    values[9, 5] = np.nan  # a NaN among the values
+    values[10, :] = np.nan  # no k-th value at all
+    k = 2
+    columns = search.smallest_columns(values, k)
+    assert columns.shape == (500, k) and len({*columns[8]}) == k
+    chosen = np.sort(np.take_along_axis(values, columns, axis=1), axis=1)
+    expected = np.sort(np.take_along_axis(
+        values, np.argpartition(values, k - 1, axis=1)[:, :k], axis=1), axis=1)
+    np.testing.assert_array_equal(chosen, expected)  # the same values, NaN rows included
+    assert search.smallest_columns(values[:, :2], 5).shape == (500, 2)  # narrower than k
