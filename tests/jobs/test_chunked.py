@@ -40,6 +40,20 @@ def test_chunked_scoring_equals_whole_file(detector: Any, tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), chunked, check_dtype=False)
 
 
+def test_chunks_scored_on_several_threads_equal_one_thread(
+        detector: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same chunks on 3 threads or 1: the same bytes (each chunk is computed alone)."""
+    src = tmp_path / "in.csv"
+    make_tabular(1500, seed=8, anomalies=20).to_csv(src, index=False)
+    outputs = []
+    for workers in ("3", "1"):
+        monkeypatch.setenv("ANOMALY_SCORE_THREADS", workers)
+        out = tmp_path / f"out{workers}.csv"
+        score_file(detector, src, out, block_bytes=BLOCK)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
 def test_text_in_a_later_block_is_reported_by_row_or_skipped(detector: Any,
                                                               tmp_path: Path) -> None:
     frame = make_tabular(1500, seed=6).astype({"b": object})

@@ -12,6 +12,7 @@ uses to fold the error of one-hot and missing-flag inputs back onto the user's c
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ ID_LIKE_SHARE = 0.5  # text columns with this share of distinct values look like
 ID_LIKE_NOTE = "looks like an identifier or free text"
 CLIP = 1e4  # scaled values are clipped so that a wild value cannot overflow float32
 ENCODINGS = ("onehot", "embed")  # how categorical columns become network inputs
+_NOTES = threading.Lock()  # guards `TabularFeatures._noted`
 
 
 def str_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -258,10 +260,17 @@ class TabularFeatures:
                               "or train a new model without them")
         expected = set(self.feature_columns) | set(self.role_columns) | set(self.dropped)
         extra = [str(c) for c in frame.columns if c not in expected]
-        if extra and (source, tuple(extra)) not in self._noted:
-            self._noted.add((source, tuple(extra)))
+        if extra and self._first_note((source, tuple(extra))):
             log.warning("%s: ignoring column(s) the model does not use: %s", source,
                         _list(extra))
+
+    def _first_note(self, key: tuple[str, tuple[str, ...]]) -> bool:
+        """True the first time `key` is noted (chunks are scored on several threads)."""
+        with _NOTES:
+            if key in self._noted:
+                return False
+            self._noted.add(key)
+            return True
 
     def _note_empty(self, missing: np.ndarray, source: str) -> None:
         """Warn (once per file and columns) when feature columns hold no value at all: every
@@ -269,8 +278,7 @@ class TabularFeatures:
         empty = tuple(num.name for num, gone in zip(self.numeric,
                                                       np.asarray(missing.all(axis=1)).tolist(),
                                                       strict=True) if gone)
-        if empty and (source, ("empty", *empty)) not in self._noted:
-            self._noted.add((source, ("empty", *empty)))
+        if empty and self._first_note((source, ("empty", *empty))):
             log.warning("%s: feature column(s) %s have no values — filled with the training "
                         "median, so they add nothing to the scores; fill them in if you can",
                         source, _list(empty))

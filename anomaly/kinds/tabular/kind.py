@@ -12,6 +12,7 @@ import torch
 
 from anomaly.config import Settings, TrainingConfig, batch_for_steps
 from anomaly.core.kind import Explanation, Item, Model, RowScores, Split, paths_of, source_of
+from anomaly.core.scoring import SCORE_BATCH
 from anomaly.errors import InputError
 from anomaly.io import read_table
 from anomaly.kinds import KIND_ITEMS
@@ -20,6 +21,7 @@ from anomaly.kinds.tabular.features import TabularFeatures
 from anomaly.kinds.tabular.reading import numeric_columns, read_rows
 from anomaly.nn.dense import default_hidden
 from anomaly.nn.mixed import embedding_width
+from anomaly.nn.threads import is_small, one_thread, ordered_map, scoring_workers
 
 DEFAULT_QUANTILE = 0.995  # initial threshold: this quantile of validation scores
 # The score: distance to the 5 nearest training rows in the autoencoder's coordinates (code,
@@ -107,12 +109,23 @@ class TabularKind(RowKind):
     def score_stream(self, model: Model, chunks: Iterable[pd.DataFrame], source: str,
                      policy: str, threshold: float, row_offset: int = 0
                      ) -> Iterator[pd.DataFrame]:
-        for chunk in chunks:
-            if not len(chunk):
-                continue
-            rows = self._scores(model, chunk, source, policy, row_offset)
-            yield scored_rows(model, chunk, rows, threshold)
-            row_offset += len(chunk)
+        def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
+            offset = row_offset
+            for chunk in chunks:
+                if len(chunk):
+                    yield chunk, offset
+                    offset += len(chunk)
+
+        def scored(item: tuple[pd.DataFrame, int]) -> pd.DataFrame:
+            chunk, offset = item
+            return scored_rows(model, chunk, self._scores(model, chunk, source, policy, offset),
+                               threshold)
+
+        # chunks are scored on several threads (torch and numpy release the GIL), one torch
+        # thread each; in this thread the settings it leaves are restored at the end
+        workers = scoring_workers()
+        with one_thread(workers > 1 and is_small(model.network, SCORE_BATCH)):
+            yield from ordered_map(scored, numbered(), workers)
 
     def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
                    policy: str) -> RowScores:
