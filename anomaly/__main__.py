@@ -1,6 +1,6 @@
 """`python -m anomaly` runs the CLI."""
 
-from anomaly.cli import main
+from anomaly.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

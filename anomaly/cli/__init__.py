@@ -12,6 +12,6 @@ from anomaly.cli import (  # noqa: F401  (commands)
     threshold,
     train,
 )
-from anomaly.cli.app import app, main
+from anomaly.cli.app import app, main, run
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]

@@ -382,6 +382,20 @@ def test_real_process_bad_value_no_traceback(workspace: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
+def test_real_process_writes_everything_before_it_leaves(workspace: Path, tmp_path: Path,
+                                                         test_frame: pd.DataFrame) -> None:
+    """Once torch is loaded the command skips Python's slow shutdown (`anomaly.cli.app.run`):
+    the output file, the summary on a piped standard output and the exit code are complete."""
+    path = tmp_path / "in.csv"
+    test_frame.drop(columns=["label"]).to_csv(path, index=False)
+    out = tmp_path / "scored.csv"
+    result = run_cli("score", "toy", str(path), "-o", str(out), "--workspace", str(workspace))
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: {len(test_frame):,} rows" in result.stdout
+    assert len(pd.read_csv(out)) == len(test_frame) and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
 def test_real_process_usage_error_no_traceback() -> None:
     result = run_cli("score", "toy", "x.csv", "--no-such-option")
     assert result.returncode == 2
