@@ -223,6 +223,11 @@ class SummaryBuilder:
             self._prune()
         if flags.any() and self.keep_flagged > 0:
             hits = np.flatnonzero(flags)
+            kept = self._flagged
+            if kept is not None and len(kept) == self.keep_flagged:  # full: beat the last
+                hits = hits[scores[hits] > kept["anomaly_score"].iloc[-1]]
+                if not len(hits):
+                    return
             hits = hits[np.argsort(-scores[hits], kind="stable")[:self.keep_flagged]]
             both = frame.iloc[hits] if self._flagged is None else pd.concat(
                 [self._flagged, frame.iloc[hits]])
