@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._common import wait_peak_rss_kb
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this checkout's `anomaly`
+sys.path.insert(0, str(ROOT))  # this checkout's `anomaly` (and `bench`)
+from bench._common import wait_peak_rss_kb  # noqa: E402
+
 BYTES_PER_ROW = 245  # what make_csv writes per row, about
 
 
