@@ -54,6 +54,25 @@ def test_chunks_scored_on_several_threads_equal_one_thread(
     assert outputs[0] == outputs[1]
 
 
+def test_a_large_frame_is_scored_in_pieces_on_several_threads(
+        detector: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`score_frame` of a frame over 2 × PIECE_ROWS: the same rows and scores as in one piece,
+    and a bad value is still reported by its row in the frame."""
+    from anomaly.kinds.tabular import kind
+
+    frame = make_tabular(1500, seed=9)
+    monkeypatch.setenv("ANOMALY_SCORE_THREADS", "1")
+    whole = detector.score_frame(frame, "whole")
+    monkeypatch.setenv("ANOMALY_SCORE_THREADS", "3")
+    monkeypatch.setattr(kind, "PIECE_ROWS", 100)
+    pd.testing.assert_frame_equal(detector.score_frame(frame, "pieces"), whole,
+                                  check_exact=False, rtol=1e-5)  # float32 blocks (above)
+    bad = frame.astype({"b": object})
+    bad.loc[1234, "b"] = "n/a?"
+    with pytest.raises(InputError, match=r"row 1,235: 'n/a\?' is not a number"):
+        detector.score_frame(bad, "pieces")
+
+
 def test_text_in_a_later_block_is_reported_by_row_or_skipped(detector: Any,
                                                               tmp_path: Path) -> None:
     frame = make_tabular(1500, seed=6).astype({"b": object})

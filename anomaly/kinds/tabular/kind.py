@@ -24,6 +24,7 @@ from anomaly.nn.mixed import embedding_width
 from anomaly.nn.threads import is_small, one_thread, ordered_map, scoring_workers
 
 DEFAULT_QUANTILE = 0.995  # initial threshold: this quantile of validation scores
+PIECE_ROWS = 32_768  # a frame over twice this is scored in pieces of this many rows, in parallel
 # The score: distance to the 5 nearest training rows in the autoencoder's coordinates (code,
 # residuals, inputs), relative to those rows' own spread; no latent Mahalanobis term; small
 # tables train with smaller batches (at least MIN_STEPS steps an epoch). bench/tabular_accuracy.py
@@ -109,12 +110,17 @@ class TabularKind(RowKind):
     def score_stream(self, model: Model, chunks: Iterable[pd.DataFrame], source: str,
                      policy: str, threshold: float, row_offset: int = 0
                      ) -> Iterator[pd.DataFrame]:
+        workers = scoring_workers()
+
         def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
             offset = row_offset
             for chunk in chunks:
-                if len(chunk):
-                    yield chunk, offset
-                    offset += len(chunk)
+                # a large frame (`score_frame`) in pieces, so that the threads share it too; the
+                # pieces keep the frame's index, by which bad rows are reported
+                step = PIECE_ROWS if workers > 1 and len(chunk) > 2 * PIECE_ROWS else len(chunk)
+                for start in range(0, len(chunk), max(step, 1)):
+                    yield chunk.iloc[start:start + step], offset
+                offset += len(chunk)
 
         def scored(item: tuple[pd.DataFrame, int]) -> pd.DataFrame:
             chunk, offset = item
@@ -123,7 +129,6 @@ class TabularKind(RowKind):
 
         # chunks are scored on several threads (torch and numpy release the GIL), one torch
         # thread each; in this thread the settings it leaves are restored at the end
-        workers = scoring_workers()
         with one_thread(workers > 1 and is_small(model.network, SCORE_BATCH)):
             yield from ordered_map(scored, numbered(), workers)
 
