@@ -16,8 +16,8 @@ The first table prints the seconds (best of the rounds) and the ratio floor / an
 speed as a share of the floor's (target ≥ 0.8 on both files), best against best and the median
 of each round's ratio (on a busy machine one quiet moment can favour either side). The second
 table compares the network alone, in memory, with PyOD's AutoEncoder on 100,000 rows (no I/O):
-PyOD `decision_function` vs our `Detector.score_frame` (scores, percentiles, flags and top
-features — more than PyOD gives; target ≥ 5×).
+PyOD `decision_function` vs our `Detector.score_frame` (scores with the neighbour search,
+percentiles, flags and top features — more than PyOD gives).
 
 Usage: python -m bench.score_speed [--rows 1000000] [--repeats 3] [--no-pyod]
        python -m bench.score_speed --rows 100000 --repeats 1 --no-pyod   (a quick look)
@@ -154,7 +154,7 @@ def pyod_table(sample: np.ndarray, train: np.ndarray, detector: Any) -> None:
     pyod = best([timed(lambda: model.decision_function(sample)) for _ in range(3)])
     ours = best([timed(lambda: detector.score_frame(frame)) for _ in range(3)])
     print(f"\nin memory, {len(sample):,} rows, no I/O (best of 3):")
-    print_table(["tool", "rows/s", "ratio to PyOD (target >= 5)"],
+    print_table(["tool", "rows/s", "ratio to PyOD"],
                 [("PyOD AutoEncoder.decision_function", len(sample) / pyod, 1.0),
                  ("anomaly Detector.score_frame", len(sample) / ours, pyod / ours)])
 
