@@ -173,9 +173,10 @@ def read_table_bytes(data: bytes, name: str) -> pd.DataFrame:
 
 
 CSV_BLOCK_BYTES = 1 << 23  # ~8 MB of CSV text per chunk: bounded memory (bench/score_memory.py)
+CHUNK_ROWS = 200_000  # rows per chunk of a Parquet file (CSV files: per block of CSV_BLOCK_BYTES)
 
 
-def iter_table(path: Path | str, chunk_rows: int = 200_000, numeric: Sequence[str] = (),
+def iter_table(path: Path | str, chunk_rows: int = CHUNK_ROWS, numeric: Sequence[str] = (),
                block_size: int = CSV_BLOCK_BYTES, text: Sequence[str] = ()
                ) -> Iterator[pd.DataFrame]:
     """Yield a CSV or Parquet file as DataFrames of about `chunk_rows` rows (bounded memory).

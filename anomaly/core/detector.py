@@ -33,14 +33,13 @@ from anomaly.core.labels import check_labels
 from anomaly.core.params import params_from_settings, settings_from_params
 from anomaly.core.thresholds import ThresholdChoice, check_threshold, record
 from anomaly.errors import ConfigError, InputError
-from anomaly.io import CSV_BLOCK_BYTES
+from anomaly.io import CHUNK_ROWS, CSV_BLOCK_BYTES
 from anomaly.kinds import get_kind
 from anomaly.nn import build_network
 
 log = logging.getLogger("anomaly")
 
 MIN_TRAIN_ROWS = 10
-CHUNK_ROWS = 200_000
 
 
 class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]

@@ -13,9 +13,8 @@ import pandas as pd
 
 from anomaly.bundle import BUNDLE_FILE
 from anomaly.errors import AnomalyError
-from anomaly.io import CSV_BLOCK_BYTES
+from anomaly.io import CHUNK_ROWS, CSV_BLOCK_BYTES
 
-CHUNK_ROWS = 200_000
 EARLY_BYTES = 1 << 27  # `early_chunks`: at most ~128 MB of CSV read ahead while the model loads
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 
 from anomaly.atomic import atomic_path, write_fault, writing
 from anomaly.errors import InputError
-from anomaly.io import CSV_BLOCK_BYTES, is_parquet
-from anomaly.jobs.readahead import CHUNK_ROWS, prefetch
+from anomaly.io import CHUNK_ROWS, CSV_BLOCK_BYTES, is_parquet
+from anomaly.jobs.readahead import prefetch
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
 from anomaly.sidecar import seal, sidecar_path
 
