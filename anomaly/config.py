@@ -251,6 +251,9 @@ def validate(settings: Settings) -> None:
         (settings.data.on_bad_rows in ("fail", "skip"), "on_bad_rows must be 'fail' or 'skip'"),
         (settings.data.categorical in ("onehot", "embed"),
          f"categorical {settings.data.categorical!r} is not one of onehot, embed"),
+        (settings.data.categorical == "onehot" or settings.kind == "tabular",
+         f"categorical {settings.data.categorical!r} applies to tabular data only (kind "
+         f"{settings.kind!r}) — leave it out"),
         (w.window >= 2, f"window must be >= 2 rows (got {w.window})"),
         (w.stride >= 1, f"stride must be >= 1 (got {w.stride})"),
         (1 <= w.score_stride <= w.window, f"score_stride must be in 1 … window ({w.window}) "

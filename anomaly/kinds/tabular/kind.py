@@ -17,7 +17,7 @@ from anomaly.errors import InputError
 from anomaly.io import read_table
 from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.rowwise import RowKind, dense_spec, score_inputs, scored_rows
-from anomaly.kinds.tabular.features import TabularFeatures
+from anomaly.kinds.tabular.features import UNKNOWN, TabularFeatures
 from anomaly.kinds.tabular.reading import numeric_columns, read_rows
 from anomaly.nn.dense import default_hidden
 from anomaly.nn.mixed import embedding_width
@@ -155,6 +155,8 @@ class TabularKind(RowKind):
             idx = [i for i, s in enumerate(f.input_sources) if s == feature]
             value, rebuilt = describe_input(f, feature, inputs[0, idx], recon[idx],
                                             [names[i] for i in idx])
+            if value == UNKNOWN:  # a category training never saw: show it as written
+                value = f"{frame.iloc[position][feature]} (not seen in training)"
             records.append({"feature": feature, "value": value, "reconstruction": rebuilt,
                             "error_share": float(shares[0, j])})
         return Explanation(float(scores[0]), pd.DataFrame(records).sort_values(

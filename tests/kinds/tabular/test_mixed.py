@@ -110,6 +110,8 @@ def test_explain_names_the_categorical_column_and_shows_missing(trained: Detecto
     assert table["error_share"].idxmax() == "color"
     assert table.loc["color", "value"] == "blue" and table.loc["color", "reconstruction"] == "red"
     assert table.loc["b", "value"] == "missing"
+    unseen = trained.explain_item(row.assign(color="purple"), 0).table.set_index("feature")
+    assert unseen.loc["color", "value"] == "purple (not seen in training)"
 
 
 def test_bundle_records_the_layout_and_reloads_to_identical_scores(
@@ -133,6 +135,8 @@ def test_one_hot_stays_the_default_and_bad_choice_is_refused() -> None:
     assert det.features_.encoding == "onehot"
     with pytest.raises(ConfigError, match="categorical 'dense' is not one of onehot, embed"):
         Detector(categorical="dense").fit(make_mixed(50, 0))
+    with pytest.raises(ConfigError, match="'embed' applies to tabular data only"):
+        Detector("timeseries", categorical="embed").fit(make_mixed(50, 0))
 
 
 def test_config_key_trains_an_embedded_model_through_the_cli(tmp_path: Path) -> None:
