@@ -84,12 +84,12 @@ def score(
     scores = (workspace / "scores").resolve()
     with cluster as on_dask:
         for path, target in zip(inputs, targets, strict=True):
+            # the dashboard lists <workspace>/scores: only there a Parquet copy is worth leaving
+            copy = not is_stdout(target) and target.resolve().parent == scores
             if on_dask is not None:
-                summary = on_dask.score(detector, path, target, threshold, on_bad_rows)
+                summary = on_dask.score(detector, path, target, threshold, on_bad_rows,
+                                        sidecar=copy)
             else:
-                # the dashboard lists <workspace>/scores: only there a Parquet copy is worth
-                # leaving
-                copy = not is_stdout(target) and target.resolve().parent == scores
                 with bar_for(path, bars) as progress:
                     summary = score_file(detector, path, target, threshold, on_bad_rows,
                                          keep_flagged=show, progress=progress, sidecar=copy,

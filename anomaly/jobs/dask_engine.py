@@ -150,8 +150,9 @@ class DaskEngine:
         self.partition_bytes = partition_bytes
 
     def score(self, detector: Any, path: Path, output: Path | None, threshold: float | None,
-              on_bad_rows: str | None) -> ScoreSummary:
-        """Score `path` into `output` (atomic), the same rows and values as the local engine."""
+              on_bad_rows: str | None, sidecar: bool = False) -> ScoreSummary:
+        """Score `path` into `output` (atomic), the same rows and values as the local engine;
+        `sidecar`: a CSV output gets its Parquet copy for the dashboard (`write_scored`)."""
         bundle = str(Path(detector.bundle_path_).resolve())
         limit = detector.threshold_ if threshold is None else float(threshold)
         kind, model = detector.kind_, detector.model_
@@ -169,7 +170,7 @@ class DaskEngine:
             frames = self._in_order([(score_partition, (bundle, part, limit, on_bad_rows))
                                      for part in parts])
         summary = write_scored((f for f in frames if len(f)), path, output,
-                               keep_flagged=KEEP_FLAGGED)
+                               keep_flagged=KEEP_FLAGGED, sidecar=sidecar)
         if summary.rows == 0:
             raise InputError(f"{path}: has a header but no data rows — add rows to the file")
         return summary

@@ -19,6 +19,7 @@ from anomaly import load_detector
 from anomaly.errors import InputError
 from anomaly.jobs.batch import LocalEngine
 from anomaly.jobs.dask_engine import DaskEngine, dask_engine, plan_partitions
+from anomaly.sidecar import fresh_sidecar, sidecar_path
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,10 @@ def test_dask_engine_equals_local_engine(detector: Any, engine: DaskEngine, tmp_
     assert dask.quantiles == pytest.approx(local.quantiles)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dask.csv"),
                                   pd.read_csv(tmp_path / "local.csv"))
+    copied = engine.score(detector, src, tmp_path / "copied.csv", None, None, sidecar=True)
+    assert copied.rows == 2000 and fresh_sidecar(tmp_path / "copied.csv") is not None
+    pd.testing.assert_frame_equal(pd.read_parquet(sidecar_path(tmp_path / "copied.csv")),
+                                  pd.read_csv(tmp_path / "copied.csv"), check_dtype=False)
 
 
 @pytest.mark.slow
