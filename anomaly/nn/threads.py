@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from anomaly.errors import ConfigError
+
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_WORKERS = 4  # chunks scored at once, at most: reading and writing need cores too
@@ -70,7 +72,11 @@ def scoring_workers() -> int:
     `OMP_NUM_THREADS` (their thread count wins; the Dask engine's workers set it to 1); else
     one per core this process may use, at most `MAX_WORKERS`."""
     if "ANOMALY_SCORE_THREADS" in os.environ:
-        return max(1, int(os.environ["ANOMALY_SCORE_THREADS"]))
+        value = os.environ["ANOMALY_SCORE_THREADS"]
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(f"ANOMALY_SCORE_THREADS={value!r}: give a number of threads of "
+                              "at least 1 (1 scores in one thread), or unset it")
+        return int(value)
     if "OMP_NUM_THREADS" in os.environ:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from anomaly.errors import ConfigError
 from anomaly.nn import threads
 from anomaly.nn.threads import ordered_map, scoring_workers
 
@@ -69,3 +70,7 @@ def test_workers_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert scoring_workers() == 1
     monkeypatch.setenv("ANOMALY_SCORE_THREADS", "3")
     assert scoring_workers() == 3
+    for bad in ("two", "0", "-1", ""):
+        monkeypatch.setenv("ANOMALY_SCORE_THREADS", bad)
+        with pytest.raises(ConfigError, match=r"ANOMALY_SCORE_THREADS=.*at least 1"):
+            scoring_workers()
