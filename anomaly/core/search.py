@@ -131,9 +131,9 @@ class CellIndex:
                 squared = np.take_along_axis(partial.numpy(), column, axis=1) + own
                 risky = np.flatnonzero(np.any(squared < CANCELLING * (own + flat_norms[at]),
                                               axis=1))
-                if len(risky):
-                    near = ref[torch.from_numpy(rows[risky])] - centred[risky, None, :] \
-                        - cent[torch.from_numpy(cell[risky])][:, None, :]
+                if len(risky):  # q − r from the rows themselves
+                    near = ref[torch.from_numpy(rows[risky])] \
+                        - q[torch.from_numpy(order[risky])][:, None, :]
                     squared[risky] = near.square().sum(dim=2).numpy()
                 found = np.sqrt(np.maximum(squared, 0.0))
                 rank = np.argsort(found, axis=1, kind="stable")

@@ -89,7 +89,7 @@ def test_cells_search_a_few_candidates_and_only_overestimate(monkeypatch: pytest
     twin_distances, twin_rows = index.nearest(twins, reference, 5)
     np.testing.assert_array_equal(twin_rows[:, 0], rows[:50, 0])
     np.testing.assert_allclose(twin_distances[:, 0], np.linalg.norm(
-        twins - reference[rows[:50, 0]], axis=1), rtol=1e-3)
+        twins - reference[rows[:50, 0]], axis=1), rtol=1e-5)
     exact = brute_force(reference.astype(np.float64), query.astype(np.float64), 5)
     approx = distances.mean(axis=1)
     assert np.all(approx >= exact - 1e-4)
