@@ -46,3 +46,9 @@ class MachineError(Exception):
     Not an `AnomalyError`: the input is fine and stays where it is (a batch run stops instead
     of quarantining it). The CLI prints the message and exits 1, without a traceback.
     """
+
+
+class ReaderLeft(Exception):  # noqa: N818 (a signal, not an error)
+    """The reader of standard output left (``anomaly score … -o - | head``): stop quietly.
+
+    Not an `OSError`, which Click would turn into exit code 1 on its own."""

@@ -17,7 +17,7 @@ import click
 import typer
 
 from anomaly import __version__
-from anomaly.errors import AnomalyError, InputError, MachineError
+from anomaly.errors import AnomalyError, InputError, MachineError, ReaderLeft
 from anomaly.text import printable
 
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except BrokenPipeError:  # `anomaly score … -o - | head`: the reader has what it wanted
+    except (ReaderLeft, BrokenPipeError):  # `anomaly score … -o - | head`: it has what it wanted
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)  # 128 + SIGPIPE, as tools killed by SIGPIPE report it

@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from anomaly.atomic import atomic_path, write_fault, writing
-from anomaly.errors import InputError
+from anomaly.errors import InputError, ReaderLeft
 from anomaly.io import CHUNK_ROWS, CSV_BLOCK_BYTES, is_parquet
 from anomaly.jobs.readahead import prefetch
 from anomaly.outputs import STDOUT, csv_safe, is_stdout
@@ -150,8 +150,8 @@ class StdoutWriter(TableWriter):
                 buffer.flush()
             else:  # a text stream (tests capturing output)
                 sys.stdout.write(data.decode("utf-8"))
-        except BrokenPipeError:
-            raise  # the reader left (`| head`): the CLI stops quietly, like other tools
+        except BrokenPipeError as exc:  # `| head` has what it wanted: the CLI stops quietly
+            raise ReaderLeft(str(self.target)) from exc
         except OSError as exc:
             raise write_fault(self.target, exc) from exc
 

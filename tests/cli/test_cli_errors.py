@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ import pandas as pd
 import pytest
 
 from anomaly.errors import InputError
-from tests.conftest import CliResult, make_tabular, run_cli, run_main
+from tests.conftest import ROOT, CliResult, make_tabular, run_cli, run_main
 
 
 def ws_args(workspace: Path) -> list[str]:
@@ -393,6 +395,24 @@ def test_real_process_writes_everything_before_it_leaves(workspace: Path, tmp_pa
     assert result.returncode == 0, result.stderr
     assert f"{path}: {len(test_frame):,} rows" in result.stdout
     assert len(pd.read_csv(out)) == len(test_frame) and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_real_process_stops_quietly_when_its_reader_leaves(workspace: Path,
+                                                           tmp_path: Path) -> None:
+    """`anomaly score … -o - | head -1`: exit 141 (as tools killed by SIGPIPE report it), no
+    message (Click alone would exit 1 on the broken pipe)."""
+    path = tmp_path / "big.csv"  # ~10 MB of scores: more than any pipe holds
+    make_tabular(150_000, seed=11).drop(columns=["label"]).to_csv(path, index=False)
+    command = [sys.executable, "-m", "anomaly.cli", "score", "toy", str(path), "-o", "-",
+               "--show", "0", "--quiet", "--workspace", str(workspace)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, cwd=ROOT) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith(b'"row_id",')
+        process.stdout.close()  # megabytes of CSV are still to come: the next write breaks
+        code = process.wait(timeout=240)
+        assert (code, process.stderr.read()) == (141, b"")
 
 
 @pytest.mark.slow
