@@ -81,11 +81,37 @@ def check_readable(path: Path) -> None:
         return
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    _check_text(head, path)
+    _check_text(head, path, whole=len(head) < SNIFF_BYTES)
 
 
-def _check_text(head: bytes, path: Path) -> None:
-    """Raise `InputError` if the first bytes of a would-be CSV are binary or not UTF-8."""
+def check_utf8(table: pa.Table, label: str, first_row: int = 0) -> pa.Table:
+    """`table` (parsed from CSV) when its text is UTF-8; else `InputError` naming the first bad
+    cell. pyarrow reads a column holding invalid UTF-8 as bytes, which pandas cannot decode.
+
+    Example:
+        >>> check_utf8(pa.table({"a": pa.array([b"ok", b"caf\\xe9"])}), "x.csv", 10)
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        anomaly.errors.InputError: x.csv: column 'a' row 12: b'caf\\xe9' is not UTF-8 text — ...
+    """
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            continue
+        for row, value in enumerate(column.to_pylist()):
+            try:
+                if value is not None:
+                    value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{label}: column {name!r} row {first_row + row + 1:,}: "
+                    f"{excerpt(value)} is not UTF-8 text — save the file as UTF-8 CSV (e.g. "
+                    'Excel\'s "CSV UTF-8")') from None
+    return table
+
+
+def _check_text(head: bytes, path: Path, whole: bool = False) -> None:
+    """Raise `InputError` if the first bytes of a would-be CSV are binary or not UTF-8
+    (`whole`: `head` is the whole file, so its last bytes cannot be a cut character)."""
     if b"\x00" in head or head.startswith(b"PAR1"):
         raise InputError(
             f"{path}: looks like a binary file, not a CSV — export the data as comma-separated "
@@ -94,7 +120,7 @@ def _check_text(head: bytes, path: Path) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte character cut at the sniff boundary is fine
+        if whole or exc.start < len(head) - 4:  # a character cut at the sniff boundary is fine
             raise InputError(
                 f"{path}: byte {exc.start} is not UTF-8 text — save the file as UTF-8 CSV"
             ) from exc
@@ -145,7 +171,8 @@ def read_table(path: Path | str) -> pd.DataFrame:
         if is_parquet(path):
             table = pq.read_table(path)
         else:
-            table = pacsv.read_csv(path, read_options=_csv_read_options(), convert_options=_CONVERT)
+            table = check_utf8(pacsv.read_csv(path, read_options=_csv_read_options(),
+                                              convert_options=_CONVERT), str(path))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise read_error(path, exc) from exc
     return _check_shape(table.to_pandas(), path)
@@ -165,8 +192,9 @@ def read_table_bytes(data: bytes, name: str) -> pd.DataFrame:
         if is_parquet(path):
             table = pq.read_table(pa.BufferReader(data))
         else:
-            _check_text(data[:SNIFF_BYTES], path)
-            table = pacsv.read_csv(pa.BufferReader(data), convert_options=_CONVERT)
+            _check_text(data[:SNIFF_BYTES], path, whole=len(data) <= SNIFF_BYTES)
+            table = check_utf8(pacsv.read_csv(pa.BufferReader(data), convert_options=_CONVERT),
+                               name)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise read_error(path, exc) from exc
     return _check_shape(table.to_pandas(), path)
@@ -221,8 +249,8 @@ def iter_csv(source: CsvSource, label: str, numeric: Sequence[str] = (),
         types: dict[str, pa.DataType] = {c: pa.float64() for c in numeric}
         done = 0
         for body in _blocks(handle, block_size):
-            table = _keep_text(_parse_block(body, names, types, label, done), body, names,
-                               text)
+            table = check_utf8(_keep_text(_parse_block(body, names, types, label, done), body,
+                                          names, text), label, done)
             frame = table.to_pandas()
             if done == 0:
                 _check_shape(frame, Path(label))

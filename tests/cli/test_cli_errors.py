@@ -83,6 +83,26 @@ def test_binary_file(workspace: Path, tmp_path: Path, blob: bytes) -> None:
     assert "CSV" in result.stderr
 
 
+def test_latin1_text_short_or_late_in_the_file(workspace: Path, tmp_path: Path,
+                                               test_frame: pd.DataFrame) -> None:
+    """A Latin-1 'é' in a small file (all of it sniffed) or far past the sniffed start: one
+    message naming the cell (pandas could not decode pyarrow's bytes: a traceback before)."""
+    short = tmp_path / "short.csv"
+    short.write_bytes(b"row_id,a,b,c,color\nr1,1,2,3,r\xe9d\n")
+    result, out = score(workspace, short)
+    assert_clean_error(result, str(short), "is not UTF-8 text", "save the file as UTF-8",
+                       output=out)
+    late = tmp_path / "late.csv"
+    rows = pd.concat([test_frame] * 10, ignore_index=True).drop(columns=["label"])
+    text = rows.to_csv(index=False).encode()
+    cut = text.index(b"\n", 70_000) + 1  # a row past the first 64 KB
+    late.write_bytes(text[:cut] + text[cut:].replace(b",", b"\xe9,", 1))
+    result, out = score(workspace, late)
+    row = text[:cut].count(b"\n")  # data rows before it (the header line is not one)
+    assert_clean_error(result, str(late), f"column 'row_id' row {row:,}: b'",
+                       "is not UTF-8 text", output=out)
+
+
 def test_semicolon_separated(workspace: Path, tmp_path: Path, test_frame: pd.DataFrame) -> None:
     path = tmp_path / "semi.csv"
     test_frame.head(20).to_csv(path, sep=";", index=False)
