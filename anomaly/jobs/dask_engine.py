@@ -26,7 +26,6 @@ import contextlib
 import functools
 import logging
 import os
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import pandas as pd
 
 from anomaly.core.kind import ByteRanges
 from anomaly.errors import InputError
+from anomaly.inorder import in_order
 from anomaly.io import check_readable, is_parquet, iter_csv
 from anomaly.jobs.batch import KEEP_FLAGGED
 from anomaly.jobs.score import ScoreSummary, write_scored
@@ -176,25 +176,11 @@ class DaskEngine:
         return summary
 
     def _in_order(self, calls: list[tuple[Callable[..., T], tuple[Any, ...]]]) -> Iterator[T]:
-        """The results of `calls` run on the cluster, in order, a few in flight per worker."""
+        """The results of `calls` run on the cluster, in order, a few in flight per worker; a
+        worker's InputError is re-raised as is."""
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
-        in_flight = IN_FLIGHT_PER_WORKER * workers
-        pending: deque[Any] = deque()
-        queue = iter(calls)
-        try:
-            for call in queue:
-                pending.append(self._submit(*call))
-                if len(pending) >= in_flight:
-                    break
-            while pending:
-                result = pending.popleft().result()  # re-raises a worker's InputError as is
-                for call in queue:
-                    pending.append(self._submit(*call))
-                    break
-                yield result
-        finally:
-            for future in pending:
-                future.cancel()
+        return in_order(lambda call: self._submit(*call), calls,
+                        IN_FLIGHT_PER_WORKER * workers)
 
     def _submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.client.submit(function, *args, pure=False,

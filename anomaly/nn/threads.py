@@ -11,9 +11,8 @@ the user wins.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from anomaly.errors import ConfigError
+from anomaly.inorder import in_order
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -86,7 +86,8 @@ def scoring_workers() -> int:
 def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """`map(function, items)` on `workers` threads (new ones, which take this thread's torch
     thread count), results in order; at most `workers` + 1 items in flight. An item's error is
-    raised when its turn comes, after the results before it; the rest are then cancelled.
+    raised when its turn comes, after the results before it; the rest are then cancelled
+    (`anomaly.inorder`).
 
     Example:
         >>> list(ordered_map(lambda x: x * x, range(5), workers=2))
@@ -96,14 +97,4 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) ->
         yield from map(function, items)
         return
     with ThreadPoolExecutor(workers, thread_name_prefix="anomaly-score") as pool:
-        pending: deque[Future[R]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        yield from in_order(lambda item: pool.submit(function, item), items, workers + 1)

@@ -21,14 +21,12 @@ stays the same: bench/logs_scale.py prints both ways).
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 import sys
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from anomaly.core.kind import Model
+from anomaly.inorder import in_order
 from anomaly.kinds.logs.features import LogFeatures
 from anomaly.kinds.logs.lines import (
     BLOCK_BYTES,
@@ -148,10 +147,9 @@ def read_in_processes(model: Model, ranges: LogRanges) -> Iterator[pd.DataFrame]
     workers = min(_cores(), len(ranges.spans))
     _INHERITED["model"] = model
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-    todo = iter(range(len(ranges.spans)))
-    pending = deque(pool.submit(_read_inherited, ranges, i)  # forks every process
-                    for i in itertools.islice(todo, 2 * workers))
-    return _merged(model, ranges, pool, pending, todo)
+    states = in_order(lambda i: pool.submit(_read_inherited, ranges, i),  # forks them all
+                      range(len(ranges.spans)), 2 * workers)
+    return _merged(model, ranges, pool, states)
 
 
 def _cores() -> int:
@@ -160,18 +158,10 @@ def _cores() -> int:
 
 
 def _merged(model: Model, ranges: LogRanges, pool: ProcessPoolExecutor,
-            pending: deque[Future[dict[str, Any]]], todo: Iterator[int]
-            ) -> Iterator[pd.DataFrame]:
-    def parts() -> Iterator[dict[str, Any]]:
-        while pending:
-            part = pending.popleft().result()  # re-raises a reader's InputError as is
-            for i in todo:
-                pending.append(pool.submit(_read_inherited, ranges, i))
-                break
-            yield part
-
+            states: Iterator[dict[str, Any]]) -> Iterator[pd.DataFrame]:
+    """The sessions of the ranges' states (a reader's InputError is re-raised as is)."""
     try:
-        yield from ranges.merge(model, parts())
+        yield from ranges.merge(model, states)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         _INHERITED.clear()
