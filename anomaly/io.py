@@ -81,7 +81,7 @@ def check_readable(path: Path) -> None:
         return
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    _check_text(head, path, whole=len(head) < SNIFF_BYTES)
+    _check_text(head, path)
 
 
 def check_utf8(table: pa.Table, label: str, first_row: int = 0) -> pa.Table:
@@ -109,9 +109,9 @@ def check_utf8(table: pa.Table, label: str, first_row: int = 0) -> pa.Table:
     return table
 
 
-def _check_text(head: bytes, path: Path, whole: bool = False) -> None:
-    """Raise `InputError` if the first bytes of a would-be CSV are binary or not UTF-8
-    (`whole`: `head` is the whole file, so its last bytes cannot be a cut character)."""
+def _check_text(head: bytes, path: Path) -> None:
+    """Raise `InputError` if the first bytes of a would-be CSV are binary or not UTF-8 (text
+    that is not UTF-8 further on is reported by cell: `check_utf8`)."""
     if b"\x00" in head or head.startswith(b"PAR1"):
         raise InputError(
             f"{path}: looks like a binary file, not a CSV — export the data as comma-separated "
@@ -120,7 +120,7 @@ def _check_text(head: bytes, path: Path, whole: bool = False) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if whole or exc.start < len(head) - 4:  # a character cut at the sniff boundary is fine
+        if exc.start < len(head) - 4:  # a multi-byte character cut at the sniff boundary is fine
             raise InputError(
                 f"{path}: byte {exc.start} is not UTF-8 text — save the file as UTF-8 CSV"
             ) from exc
@@ -192,7 +192,7 @@ def read_table_bytes(data: bytes, name: str) -> pd.DataFrame:
         if is_parquet(path):
             table = pq.read_table(pa.BufferReader(data))
         else:
-            _check_text(data[:SNIFF_BYTES], path, whole=len(data) <= SNIFF_BYTES)
+            _check_text(data[:SNIFF_BYTES], path)
             table = check_utf8(pacsv.read_csv(pa.BufferReader(data), convert_options=_CONVERT),
                                name)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
