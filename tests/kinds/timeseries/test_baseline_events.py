@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,8 @@ from anomaly import Detector
 from anomaly.errors import InputError
 from anomaly.jobs.score import events_path, score_file
 from anomaly.kinds.timeseries.events import EventCollector, flag_runs
-from tests.conftest import make_tabular, run_cli, torch_threads
+from tests.conftest import make_tabular, run_cli
 from tests.kinds.timeseries.test_timeseries import FAST, ONE_THREAD, make_series
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

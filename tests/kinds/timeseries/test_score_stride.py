@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,7 @@ from anomaly import Detector, load_detector
 from anomaly.errors import ConfigError
 from anomaly.jobs.score import score_file
 from anomaly.kinds.timeseries.features import window_starts
-from tests.conftest import torch_threads
 from tests.kinds.timeseries.test_timeseries import FAST, WINDOW, make_series
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

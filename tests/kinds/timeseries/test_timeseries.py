@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,11 @@ from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError
 from anomaly.jobs.score import score_file
 from anomaly.kinds.timeseries.features import TimeseriesFeatures, group_codes
-from tests.conftest import run_cli, torch_threads
+from tests.conftest import run_cli
 
 WINDOW = 16
 FAST = {"time_col": "t", "window": WINDOW, "progress_bar": False, "batch_size": 64, "seed": 0}
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny networks: extra threads only contend for the cores
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 def make_series(n: int = 900, seed: int = 0, start: int = 0) -> pd.DataFrame:
