@@ -122,6 +122,9 @@ class WindowConfig:
     `max_gap=0` means: a gap is a time step over 3 × the median step of the training data.
     `score_stride`: scoring runs the network on a window every N rows (each row gets the
     windows covering it); the default is chosen on SKAB by cross-fitting (bench/skab.py).
+    `baseline_rows`: a run-relative model — training runs (a long series cut every `run_rows`
+    rows, default 2.5 × `baseline_rows`) and every scored file are re-based on their own first
+    rows (anomaly/kinds/timeseries/runs.py).
     """
 
     group_col: str | None = None
@@ -131,6 +134,8 @@ class WindowConfig:
     max_gap: float = 0.0
     aggregate: Aggregate = "point"
     score_stride: int = 2
+    baseline_rows: int | None = None
+    run_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,12 @@ def validate(settings: Settings) -> None:
         (w.stride >= 1, f"stride must be >= 1 (got {w.stride})"),
         (1 <= w.score_stride <= w.window, f"score_stride must be in 1 … window ({w.window}) "
          f"(got {w.score_stride})"),
+        (w.baseline_rows is None or w.baseline_rows >= w.window, f"baseline_rows must be at "
+         f"least the window ({w.window} rows; got {w.baseline_rows})"),
+        (w.run_rows is None or (w.baseline_rows is not None
+                                and w.run_rows >= w.baseline_rows + w.window),
+         f"run_rows needs baseline_rows and must be at least baseline_rows + window "
+         f"(got {w.run_rows})"),
         (w.model in ("conv", "lstm", "dense"), f"model {w.model!r} is not one of conv, lstm, "
          "dense"),
         (w.aggregate in ("mean", "point", "min"), f"aggregate {w.aggregate!r} is not one of mean, "

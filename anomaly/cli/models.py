@@ -64,6 +64,11 @@ def info(model: ModelRef, as_json: Annotated[bool, typer.Option("--json")] = Fal
              if isinstance(search, dict) else "")
     echo(f"  score: {scoring.get('method', '?')}"
          + (f" (k={near['k']}, {near['reference_rows']:,} reference rows{cells})" if near else ""))
+    runs = meta.get("features", {})
+    if runs.get("baseline_rows"):
+        echo(f"  run-relative: each file (and group) against its first {runs['baseline_rows']:,} "
+             f"rows; score = error over the last {runs['window']} rows ÷ the warm-up's peak; "
+             f"trained on runs of {runs['run_rows']:,} rows")
     echo(f"  data: {meta['data'].get('path')} sha256 {str(meta['data'].get('sha256'))[:12]}… "
           f"rows {meta['data'].get('rows')}")
     echo(f"  threshold v{t['version']}: {t['value']:.4g} ({_method(t)})")

@@ -33,7 +33,8 @@ def score(
     baseline_rows: Annotated[int | None, typer.Option(
         help="Time series: re-centre and re-scale each file (and group) on its own first N "
              "rows, a known-good warm-up, before scoring — for a new run of the machine whose "
-             "levels differ from the training run's.")] = None,
+             "levels differ from the training run's. A model trained with --baseline-rows "
+             "does this with its own N unless given.")] = None,
     events: Annotated[bool, typer.Option(
         "--events/--no-events",
         help="Time series: also write <output>.events.csv, one line per alarm event (start, "

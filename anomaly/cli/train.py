@@ -91,6 +91,13 @@ def train(
                                                       "a window every N rows; each row gets the "
                                                       "windows covering it (1 = every row) "
                                                       "[2].")] = None,
+    baseline_rows: Annotated[OptInt, typer.Option(help="timeseries: a run-relative model — each "
+                                                       "run (and every scored file) is judged "
+                                                       "against its own first N rows, a "
+                                                       "known-good warm-up.")] = None,
+    run_rows: Annotated[OptInt, typer.Option(help="timeseries, with --baseline-rows: cut a long "
+                                                  "training series into runs of N rows "
+                                                  "[2.5 × --baseline-rows].")] = None,
     workspace: NewWorkspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
@@ -118,7 +125,8 @@ def train(
         folder = logger_dir or workspace / "training-logs" / (name or default_name(data[0]))
         settings = override(settings, "training", logger_dir=str(folder))
     settings = override(settings, "window", group_col=group_col, window=rows(window),
-                        stride=stride, model=model, score_stride=score_stride)
+                        stride=stride, model=model, score_stride=score_stride,
+                        baseline_rows=baseline_rows, run_rows=run_rows)
     settings = override(settings, "logs", session_regex=session_regex,
                         session_window=session_window, time_format=time_format,
                         session_col=session_col, event_col=event_col, sequence_col=sequence_col,

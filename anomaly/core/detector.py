@@ -57,8 +57,9 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         categorical: "onehot" (default) or "embed" — tabular categorical columns embedded on
             the way in and predicted by a softmax (cross-entropy) on the way out.
         group_col, window (rows), stride, model (conv|lstm|dense), max_gap, aggregate,
-            score_stride (scoring: a window every N rows): time series options
-            (`WindowConfig`).
+            score_stride (scoring: a window every N rows), baseline_rows and run_rows (a
+            run-relative model: every run judged against its own first rows): time series
+            options (`WindowConfig`).
         session_regex, session_window (e.g. "5m"), time_format, session_col, event_col,
             sequence_col, weighting, max_line_length, sim_th: log options (`LogConfig`).
         latent_weight: weight of the latent-space distance in the score (0 = reconstruction
@@ -89,7 +90,8 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                  group_col: str | None = None, window: int | None = None,
                  stride: int | None = None, model: str | None = None,
                  max_gap: float | None = None, aggregate: str | None = None,
-                 score_stride: int | None = None,
+                 score_stride: int | None = None, baseline_rows: int | None = None,
+                 run_rows: int | None = None,
                  session_regex: str | None = None, session_window: str | None = None,
                  time_format: str | None = None, session_col: str | None = None,
                  event_col: str | None = None, sequence_col: str | None = None,
@@ -121,7 +123,7 @@ class Detector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         """What the fitted detector knows, as handed to its kind."""
         check_is_fitted(self, "scorer_")
         return Model(self.settings_, self.features_, self.network_, self.scorer_,
-                     self.validation_scores_)
+                     self.validation_scores_, getattr(self.features_, "baseline_rows", None))
 
     # ------------------------------------------------------------------ input
     def read(self, data: Any, source: str = "input", label_col: str | None = None

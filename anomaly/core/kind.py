@@ -84,6 +84,7 @@ class Model:
     scorer: Scorer
     validation_scores: np.ndarray  # sorted: percentiles and threshold tuning
     baseline_rows: int | None = None  # re-centre each file (group) on its first rows first
+    # (a run-relative time-series model sets it to its own; --baseline-rows overrides it)
 
 
 @dataclass(frozen=True)

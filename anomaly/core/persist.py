@@ -83,7 +83,7 @@ class Fitted:
     @property
     def model_(self) -> Model:
         return Model(self.settings, self.features, self.network, self.scorer,
-                     self.validation_scores)
+                     self.validation_scores, getattr(self.features, "baseline_rows", None))
 
     @property
     def threshold_(self) -> float:

@@ -19,6 +19,7 @@ import pandas as pd
 from anomaly.config import DataConfig, WindowConfig
 from anomaly.errors import InputError, SchemaError
 from anomaly.kinds.tabular.features import TabularFeatures, fmt_row
+from anomaly.kinds.timeseries.runs import default_run_rows, rebase_runs, run_starts
 
 log = logging.getLogger("anomaly")
 
@@ -170,6 +171,8 @@ class TimeseriesFeatures:
     step: float = 1.0
     aggregate: str = "mean"
     score_stride: int = 1  # scoring: a window every `score_stride` rows (bundles before: 1)
+    baseline_rows: int | None = None  # run-relative model: runs re-based on their first rows
+    run_rows: int = 0  # training runs cut from a long segment (run-relative models)
 
     def fit(self, frame: pd.DataFrame, data: DataConfig, spec: WindowConfig,
             source: str = "input") -> TimeseriesFeatures:
@@ -180,6 +183,9 @@ class TimeseriesFeatures:
         self.time_col, self.group_col = data.time_col, spec.group_col
         self.window, self.stride, self.aggregate = spec.window, spec.stride, spec.aggregate
         self.score_stride = spec.score_stride
+        self.baseline_rows = spec.baseline_rows
+        self.run_rows = spec.run_rows or (default_run_rows(spec.baseline_rows)
+                                          if spec.baseline_rows else 0)
         extra = tuple(c for c in (spec.group_col,) if c and c not in data.id_col)
         config = DataConfig(id_col=(*data.id_col, *extra), time_col=data.time_col,
                             label_col=data.label_col, column_types=data.column_types,
@@ -249,8 +255,16 @@ class TimeseriesFeatures:
 
     def windows(self, frame: pd.DataFrame, source: str, policy: str = "fail",
                 stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Training windows (n × window × inputs) of a time-ordered frame and their row index."""
+        """Training windows (n × window × inputs) of a time-ordered frame and their row index
+        (of a run-relative model: the runs' re-based rows, `anomaly.kinds.timeseries.runs`)."""
         inputs, _, starts = self.rows(frame, source, policy)
+        if self.baseline_rows is not None:
+            runs = run_starts(starts, self.run_rows, self.baseline_rows + self.window)
+            inputs, starts = rebase_runs(self, inputs, runs, self.baseline_rows)
+            if not len(inputs):
+                raise InputError(f"{source}: no run of at least --baseline-rows "
+                                 f"{self.baseline_rows:,} rows — pass a smaller --baseline-rows "
+                                 "or give longer runs")
         index = window_index(starts, self.window, stride or self.stride)
         return inputs[index], index
 
@@ -259,7 +273,9 @@ class TimeseriesFeatures:
         return {"table": self.table.to_json(), "time_col": self.time_col,
                 "group_col": self.group_col, "window": self.window, "stride": self.stride,
                 "max_gap": self.max_gap, "step": self.step, "aggregate": self.aggregate,
-                "score_stride": self.score_stride}
+                "score_stride": self.score_stride,
+                **({"baseline_rows": self.baseline_rows, "run_rows": self.run_rows}
+                   if self.baseline_rows is not None else {})}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> TimeseriesFeatures:
@@ -267,4 +283,7 @@ class TimeseriesFeatures:
                    group_col=raw.get("group_col"), window=int(raw["window"]),
                    stride=int(raw["stride"]), max_gap=float(raw["max_gap"]),
                    step=float(raw["step"]), aggregate=str(raw.get("aggregate", "mean")),
-                   score_stride=int(raw.get("score_stride", 1)))
+                   score_stride=int(raw.get("score_stride", 1)),
+                   baseline_rows=(None if raw.get("baseline_rows") is None
+                                  else int(raw["baseline_rows"])),
+                   run_rows=int(raw.get("run_rows", 0)))

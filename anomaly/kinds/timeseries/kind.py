@@ -109,6 +109,9 @@ class TimeseriesKind:
             val_idx.append(idx[len(idx) - n_val:])
         train = frame.iloc[np.sort(np.concatenate(train_idx))]
         val = frame.iloc[np.sort(np.concatenate(val_idx))]
+        if spec.baseline_rows is not None:
+            check_validation_runs(val, groups[np.sort(np.concatenate(val_idx))], spec,
+                                  source)
         if len(train) < spec.window + 8 or len(val) < 2:
             raise InputError(f"{source}: {len(frame):,} normal row(s) — a window of "
                              f"{spec.window} rows needs at least {spec.window + 8} training rows "
@@ -158,7 +161,10 @@ class TimeseriesKind:
     def calibrate(self, features: Any, network: nn.Module, split: Split, train_x: np.ndarray,
                   val_x: np.ndarray, latent_weight: float, threshold_q: float | None,
                   neighbours: int = 0, seed: int = 0) -> Calibration:
-        """Scorer on per-timestamp errors of the validation rows; margin (or quantile) threshold."""
+        """Scorer on per-timestamp errors of the validation rows; margin (or quantile) threshold
+        (a run-relative model: `relative_calibration`)."""
+        if features.baseline_rows is not None:
+            return relative_calibration(features, network, split, threshold_q)
         inputs, _, starts = features.rows(split.validation, "validation rows")
         errors = timestamp_errors(network, features, inputs, starts)
         # One error scale for all sensors (sensors are already standardised): on SKAB it gave
@@ -216,7 +222,7 @@ class TimeseriesKind:
         """The timestamp at row `position`, judged with the windows covering it: the rows of its
         group from `window - 1` before it to `window - 1` after it, in time order."""
         f = model.features
-        context = context_rows(frame, position, f)
+        context = context_rows(frame, position, f, from_start=model.baseline_rows is not None)
         rows = self.row_scores(model, context, source_of(frame), "fail")
         at = int(np.flatnonzero(context.index.to_numpy() == frame.index[position])[0])
         row = context.iloc[at]
@@ -298,10 +304,41 @@ def ordered(frame: pd.DataFrame, source: str, time_col: str, group_col: str | No
     return frame if order is None else frame.iloc[order]
 
 
-def context_rows(frame: pd.DataFrame, position: int, features: TimeseriesFeatures
-                 ) -> pd.DataFrame:
+def check_validation_runs(validation: pd.DataFrame, groups: np.ndarray, spec: Any,
+                          source: str) -> None:
+    """A run-relative model calibrates on its validation runs (each series' last rows): each
+    needs its warm-up plus a window."""
+    need = spec.baseline_rows + spec.window
+    sizes = pd.Series(groups).value_counts()
+    if len(validation) and int(sizes.min()) < need:
+        raise InputError(f"{source}: the validation part of a series has {int(sizes.min()):,} "
+                         f"rows; a run-relative model (--baseline-rows {spec.baseline_rows:,}) "
+                         f"calibrates on runs of at least {need:,} (warm-up + window) — raise "
+                         "--val-fraction, lower --baseline-rows, or train on longer series")
+
+
+def relative_calibration(features: TimeseriesFeatures, network: nn.Module, split: Split,
+                         threshold_q: float | None) -> Calibration:
+    """A run-relative model's scores on its validation runs, scored as files are (each
+    re-based on its warm-up; 1 = the warm-up's peak); threshold 1, or a quantile of them."""
+    n = len(features.feature_columns)
+    rows = pd.concat(list(window_stream(network, features, [split.validation],
+                                        "validation rows", "fail")))
+    scorer = Scorer(features.feature_columns, np.ones(n))
+    validation = np.sort(scorer.score(stacked_errors(rows, n))[0])
+    if threshold_q is not None:
+        return Calibration(scorer, validation,
+                           choose_threshold("quantile", validation, q=threshold_q),
+                           "initial threshold")
+    return Calibration(scorer, validation, choose_threshold("manual", validation, value=1.0),
+                       "initial threshold: 1 = the peak of each run's own warm-up")
+
+
+def context_rows(frame: pd.DataFrame, position: int, features: TimeseriesFeatures,
+                 from_start: bool = False) -> pd.DataFrame:
     """The rows of `frame` whose windows can cover the row at `position` (time-ordered),
-    starting on the segment's window grid so that they score the row as the whole file does."""
+    starting on the segment's window grid so that they score the row as the whole file does
+    (`from_start`: at its group's first row — a warm-up and moving mean lie before it)."""
     if not 0 <= position < len(frame):
         raise InputError(f"row {position + 1:,} is outside the data ({len(frame):,} rows)")
     f = features
@@ -314,6 +351,7 @@ def context_rows(frame: pd.DataFrame, position: int, features: TimeseriesFeature
                                                 f.max_gap)[:at + 1])[-1])
     first = max(segment, at - f.window + 1)
     first -= (first - segment) % f.score_stride
+    first = 0 if from_start else first
     # with a stride, one more row: a segment that ends there would add a window covering `at`
     return frame.iloc[order[first:at + f.window + (f.score_stride > 1)]]
 
@@ -324,6 +362,10 @@ def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:
     in the sensor's own units."""
     f = model.features
     inputs, _, _ = f.rows(context, "input")
+    shift, scale = np.zeros(inputs.shape[1]), np.ones(inputs.shape[1])
+    if model.baseline_rows is not None:  # re-based on the warm-up (`context` starts with it)
+        shift, scale = f.rebase(inputs[:model.baseline_rows])
+        inputs = ((inputs - shift) / scale).astype(inputs.dtype)
     first = min(max(0, at - f.window + 1), max(0, len(context) - f.window))
     x = inputs[first:first + f.window]
     if len(x) < f.window:  # a short series: padded as scoring pads it
@@ -339,6 +381,7 @@ def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:
             continue
         parts.append(pd.DataFrame({
             "time": times, "sensor": column,
-            "input": x[:len(times), j] * sensor.scale + sensor.center,
-            "reconstruction": recon[:len(times), j] * sensor.scale + sensor.center}))
+            "input": (x[:len(times), j] * scale[j] + shift[j]) * sensor.scale + sensor.center,
+            "reconstruction": (recon[:len(times), j] * scale[j] + shift[j]) * sensor.scale
+            + sensor.center}))
     return pd.concat(parts, ignore_index=True)

@@ -18,7 +18,9 @@ With `baseline` rows (``anomaly score --baseline-rows N``) each group's inputs a
 re-centred and re-scaled on that group's own first N rows (`TimeseriesFeatures.rebase`): a new
 run of the machine starts from a known-good warm-up, and the network judges the run against it
 rather than against the levels of the training run. The first N rows of a group are held back
-until they are all read, so chunked scoring still equals whole-file scoring.
+until they are all read, so chunked scoring still equals whole-file scoring. A run-relative model
+(trained with ``--baseline-rows``) also averages each row's errors over the last `window` rows
+and divides them by the warm-up's peak (`anomaly.kinds.timeseries.runs`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from anomaly.kinds.timeseries.features import (
     window_rows,
     window_starts,
 )
+from anomaly.kinds.timeseries.runs import MIN_PEAK, MovingMean
 from anomaly.nn.threads import is_small, one_thread
 
 WINDOW_BATCH = 8192  # windows gathered at once (memory ≈ batch × window × sensors)
@@ -121,6 +124,7 @@ class _Warmup:
     out: pd.DataFrame
     shift: np.ndarray | None = None  # set once the warm-up is complete
     scale: np.ndarray | None = None
+    peak: float = 1.0  # run-relative models: the warm-up's largest moving-mean score
 
 
 @dataclass
@@ -141,8 +145,12 @@ def window_stream(network: nn.Module, features: TimeseriesFeatures,
     """Carried columns of rows in time order, with "_row" (position in the input) and the
     per-sensor errors (`error_columns`), emitted once every window covering a row is known.
 
-    `baseline`: re-centre and re-scale each group on its own first `baseline` rows."""
+    `baseline`: re-centre and re-scale each group on its own first `baseline` rows (a
+    run-relative model: its own unless given; its errors relative to the warm-up's peak)."""
     f = features
+    relative = f.baseline_rows is not None
+    baseline = f.baseline_rows if relative and baseline is None else baseline
+    means: dict[str, MovingMean] = {}
     state: dict[str, _Pending] = {}
     warm: dict[str, _Warmup] = {}
     ready: list[pd.DataFrame] = []
@@ -171,10 +179,11 @@ def window_stream(network: nn.Module, features: TimeseriesFeatures,
             last_time[g] = float(times[idx[-1]])
             x, t, part = inputs[idx], times[idx], out.iloc[idx]
             if baseline is not None:
-                x, t, part = _warm_up(f, warm, g, x, t, part, baseline)
+                x, t, part = _warm_up(network, f, warm, g, x, t, part, baseline)
                 if not len(x):  # still in its warm-up
                     continue
-            ready += _advance(network, f, state, g, x, t, part, final=False)
+            done = _advance(network, f, state, g, x, t, part, final=False)
+            ready += _relative(done, means, g, warm, f) if relative else done
         offset += len(chunk)
         seq += len(chunk)
         held = [p.out for p in state.values()] + [w.out for w in warm.values()]
@@ -191,14 +200,37 @@ def window_stream(network: nn.Module, features: TimeseriesFeatures,
                          "needs at least that many rows per file (and group) to learn the "
                          "run's own levels; pass a smaller --baseline-rows or leave it out")
     for g, p in state.items():
-        ready += _advance(network, f, state, g, p.x[:0], p.t[:0], p.out.iloc[:0], final=True)
+        done = _advance(network, f, state, g, p.x[:0], p.t[:0], p.out.iloc[:0], final=True)
+        ready += _relative(done, means, g, warm, f) if relative else done
     yield from _emit(ready, seq)
 
 
-def _warm_up(features: TimeseriesFeatures, warm: dict[str, _Warmup], group: str,
-             x: np.ndarray, t: np.ndarray, out: pd.DataFrame, baseline: int
+def _relative(parts: list[pd.DataFrame], means: dict[str, MovingMean], group: str,
+              warm: dict[str, _Warmup], features: TimeseriesFeatures) -> list[pd.DataFrame]:
+    """A run-relative model's errors of one group's scored rows (in time order): their moving
+    mean over `window` rows, divided by the group's warm-up peak."""
+    columns = error_columns(len(features.feature_columns))
+    mean = means.setdefault(group, MovingMean(features.window))
+    for part in parts:
+        part[columns] = mean(part[columns].to_numpy(dtype=np.float64)) / warm[group].peak
+    return parts
+
+
+def warmup_peak(network: nn.Module, features: TimeseriesFeatures, warmup: np.ndarray,
+                times: np.ndarray) -> float:
+    """The largest moving-mean score (mean error over sensors) among a run's re-based warm-up
+    rows, judged by windows inside the warm-up only."""
+    starts = segment_starts(times, np.zeros(len(times)), features.max_gap)
+    errors = timestamp_errors(network, features, warmup, starts)
+    smoothed = MovingMean(features.window)(errors)
+    return max(float(smoothed.mean(axis=1).max()), MIN_PEAK)
+
+
+def _warm_up(network: nn.Module, features: TimeseriesFeatures, warm: dict[str, _Warmup],
+             group: str, x: np.ndarray, t: np.ndarray, out: pd.DataFrame, baseline: int
              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Rows of one group ready to score, rebased on its first `baseline` rows (held till then)."""
+    """Rows of one group ready to score, rebased on its first `baseline` rows (held till then;
+    a run-relative model also measures the warm-up's peak then)."""
     w = warm.get(group)
     if w is None:
         w = warm[group] = _Warmup(x[:0], t[:0], out.iloc[:0])
@@ -210,6 +242,9 @@ def _warm_up(features: TimeseriesFeatures, warm: dict[str, _Warmup], group: str,
         w.shift, w.scale = features.rebase(w.x[:baseline])
         x, t, out = w.x, w.t, w.out
         w.x, w.t, w.out = x[:0], t[:0], out.iloc[:0]
+        if features.baseline_rows is not None:
+            first = ((x[:baseline] - w.shift) / w.scale).astype(x.dtype)
+            w.peak = warmup_peak(network, features, first, t[:baseline])
     rebased = ((x - w.shift) / w.scale).astype(x.dtype)
     return rebased, t, out
 
