@@ -101,7 +101,7 @@ def train(
     workspace: NewWorkspace = Path(),
 ) -> None:
     """Train a detector on normal data and save it as a new bundle version."""
-    from anomaly.config import LogConfig, load_settings, override
+    from anomaly.config import LogConfig, WindowConfig, load_settings, override
     from anomaly.jobs.train import default_name, train_model
     from anomaly.training.loggers import check_logger
 
@@ -134,6 +134,9 @@ def train(
     if settings.kind != "logs" and settings.logs != LogConfig():
         raise InputError("--session-regex, --session-window and the other log options are for "
                          "--kind logs")
+    if settings.kind != "timeseries" and settings.window != WindowConfig():
+        raise InputError("--group-col, --window, --stride, --model, --score-stride, "
+                         "--baseline-rows and --run-rows are for --kind timeseries")
     trained = train_model(data, settings, models_dir(workspace), name)
     if trained is not None:  # None: a DDP worker (rank 0 writes the bundle)
         report(trained)

@@ -286,7 +286,11 @@ def test_unknown_model_version(workspace: Path, tabular_files: dict[str, Path]) 
     (["--optimizer", "bogus"], ["'bogus'", "adam, adamw, sgd, rmsprop, adagrad"]),
     (["--norm", "group"], ["'group'", "batch", "layer"]),
     (["--kind", "images"], ["'images'", "tabular"]),
-], ids=["hidden-text", "hidden-zero", "optimizer", "norm", "kind"])
+    (["--baseline-rows", "100"], ["--baseline-rows", "are for --kind timeseries"]),
+    (["--group-col", "merchant"], ["--group-col", "are for --kind timeseries"]),
+    (["--session-regex", "x"], ["--session-regex", "are for --kind logs"]),
+], ids=["hidden-text", "hidden-zero", "optimizer", "norm", "kind", "baseline-rows-tabular",
+        "group-col-tabular", "session-regex-tabular"])
 def test_bad_training_options(tmp_path: Path, tabular_files: dict[str, Path], args: list[str],
                               needles: list[str]) -> None:
     result = run_main("train", str(tabular_files["train"]), "--name", "opt", *args,
