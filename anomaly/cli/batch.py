@@ -158,14 +158,14 @@ def _engine(name: str, scheduler: str | None, workers: int | None, quiet: bool) 
 
     from anomaly.cli.progress import bar_for, wanted
 
+    bars = partial(bar_for, enabled=wanted(quiet), min_bytes=0)
     if name == "dask":
         from anomaly.jobs.dask_engine import dask_engine
 
-        return dask_engine(scheduler, workers)
+        return dask_engine(scheduler, workers, bars=bars)
     from anomaly.jobs.batch import LocalEngine
 
-    return contextlib.nullcontext(LocalEngine(partial(bar_for, enabled=wanted(quiet),
-                                                      min_bytes=0)))
+    return contextlib.nullcontext(LocalEngine(bars))
 
 
 @app.command(epilog="Example: anomaly runs --model transactions --since 24h")

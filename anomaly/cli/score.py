@@ -87,11 +87,11 @@ def score(
         for path, target in zip(inputs, targets, strict=True):
             # the dashboard lists <workspace>/scores: only there a Parquet copy is worth leaving
             copy = not is_stdout(target) and target.resolve().parent == scores
-            if on_dask is not None:
-                summary = on_dask.score(detector, path, target, threshold, on_bad_rows,
-                                        sidecar=copy)
-            else:
-                with bar_for(path, bars) as progress:
+            with bar_for(path, bars) as progress:
+                if on_dask is not None:
+                    summary = on_dask.score(detector, path, target, threshold, on_bad_rows,
+                                            sidecar=copy, progress=progress)
+                else:
                     summary = score_file(detector, path, target, threshold, on_bad_rows,
                                          keep_flagged=show, progress=progress, sidecar=copy,
                                          baseline_rows=baseline_rows, events=events,

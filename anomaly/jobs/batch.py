@@ -32,7 +32,6 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +43,7 @@ from anomaly.bundle import sha256_file
 from anomaly.clock import now
 from anomaly.errors import AnomalyError, InputError, LockedError, MachineError, OutputError
 from anomaly.jobs.ledger import TIMESPEC, FileRecord, Ledger
-from anomaly.jobs.score import Progress, ScoreSummary, score_file
+from anomaly.jobs.score import Bars, ScoreSummary, score_file
 from anomaly.kinds.logs.drift import detector_note
 from anomaly.outputs import check_target
 from anomaly.text import count
@@ -76,8 +75,7 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, bars: Callable[[Path], AbstractContextManager[Progress | None]] | None
-                 = None) -> None:
+    def __init__(self, bars: Bars | None = None) -> None:
         self.bars = bars
 
     def score(self, detector: Any, path: Path, output: Path, threshold: float | None,

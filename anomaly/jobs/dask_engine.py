@@ -38,7 +38,7 @@ from anomaly.errors import InputError
 from anomaly.inorder import in_order
 from anomaly.io import check_readable, is_parquet, iter_csv
 from anomaly.jobs.batch import KEEP_FLAGGED
-from anomaly.jobs.score import ScoreSummary, write_scored
+from anomaly.jobs.score import Bars, Progress, ScoreSummary, write_scored
 from anomaly.spans import line_spans
 
 log = logging.getLogger("anomaly")
@@ -145,14 +145,23 @@ class DaskEngine:
 
     name = "dask"
 
-    def __init__(self, client: Any, partition_bytes: int = PARTITION_BYTES) -> None:
+    def __init__(self, client: Any, partition_bytes: int = PARTITION_BYTES,
+                 bars: Bars | None = None) -> None:
         self.client = client
         self.partition_bytes = partition_bytes
+        self.bars = bars  # as `LocalEngine`'s: each file's progress bar, when not given one
 
     def score(self, detector: Any, path: Path, output: Path | None, threshold: float | None,
-              on_bad_rows: str | None, sidecar: bool = False) -> ScoreSummary:
+              on_bad_rows: str | None, sidecar: bool = False,
+              progress: Progress | None = None) -> ScoreSummary:
         """Score `path` into `output` (atomic), the same rows and values as the local engine;
-        `sidecar`: a CSV output gets its Parquet copy for the dashboard (`write_scored`)."""
+        `sidecar`: a CSV output gets its Parquet copy for the dashboard (`write_scored`);
+        `progress` is told the items of each part as it comes back (a progress bar; else one
+        from `bars`)."""
+        if progress is None and self.bars is not None:
+            with self.bars(path) as bar:
+                return self.score(detector, path, output, threshold, on_bad_rows, sidecar,
+                                  bar or _ignore)
         bundle = str(Path(detector.bundle_path_).resolve())
         limit = detector.threshold_ if threshold is None else float(threshold)
         kind, model = detector.kind_, detector.model_
@@ -169,6 +178,8 @@ class DaskEngine:
                      else [Partition(str(path), 0, 0, whole=True)])
             frames = self._in_order([(score_partition, (bundle, part, limit, on_bad_rows))
                                      for part in parts])
+        if progress is not None:
+            frames = _told(frames, progress)
         summary = write_scored((f for f in frames if len(f)), path, output,
                                keep_flagged=KEEP_FLAGGED, sidecar=sidecar)
         if summary.rows == 0:
@@ -185,6 +196,17 @@ class DaskEngine:
     def _submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.client.submit(function, *args, pure=False,
                                   key=f"{function.__name__}-{os.urandom(6).hex()}")
+
+
+def _ignore(rows: int) -> None:
+    """A progress function for no bar."""
+
+
+def _told(frames: Iterator[pd.DataFrame], progress: Progress) -> Iterator[pd.DataFrame]:
+    """`frames`, telling `progress` the items of each."""
+    for frame in frames:
+        progress(len(frame))
+        yield frame
 
 
 def import_distributed() -> Any:
@@ -205,8 +227,9 @@ def _dashboard(client: Any) -> str:
 
 @contextlib.contextmanager
 def dask_engine(scheduler: str | None = None, workers: int | None = None,
-                processes: bool = True) -> Iterator[DaskEngine]:
-    """A `DaskEngine` on the cluster at `scheduler`, or on a new LocalCluster for the block."""
+                processes: bool = True, bars: Bars | None = None) -> Iterator[DaskEngine]:
+    """A `DaskEngine` on the cluster at `scheduler`, or on a new LocalCluster for the block
+    (`bars`: each file's progress bar in `anomaly batch`)."""
     distributed = import_distributed()
     if scheduler:
         try:
@@ -219,7 +242,7 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None,
             log.warning("dask: scheduler %s, %d worker(s)%s", scheduler,
                         len(client.scheduler_info().get("workers", {})),
                         _dashboard(client))
-            yield DaskEngine(client)
+            yield DaskEngine(client, bars=bars)
         return
     # one single-threaded worker per core: torch in each must not start a thread per core too
     extra = {"env": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}} if processes else {}
@@ -230,4 +253,4 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None,
         log.warning("dask: started a local cluster of %d single-threaded worker %s (no "
                     "dashboard; pass --scheduler to use a cluster of your own)",
                     len(cluster.workers), "processes" if processes else "threads")
-        yield DaskEngine(client)
+        yield DaskEngine(client, bars=bars)

@@ -46,6 +46,7 @@ class Scoring(Protocol):
                      ) -> Iterator[pd.DataFrame]: ...
 
 Progress = Callable[[int], None]  # told the rows of each chunk read (a progress bar)
+Bars = Callable[[Path], "contextlib.AbstractContextManager[Progress | None]"]  # a file's bar
 
 
 @dataclass

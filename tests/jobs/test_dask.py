@@ -3,6 +3,7 @@ workers)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,28 @@ def test_dask_engine_equals_local_engine(detector: Any, engine: DaskEngine, tmp_
     assert copied.rows == 2000 and fresh_sidecar(tmp_path / "copied.csv") is not None
     pd.testing.assert_frame_equal(pd.read_parquet(sidecar_path(tmp_path / "copied.csv")),
                                   pd.read_csv(tmp_path / "copied.csv"), check_dtype=False)
+
+
+def test_dask_engine_tells_a_progress_bar_every_row(detector: Any, engine: DaskEngine,
+                                                    tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    make_tabular(2000, seed=5).to_csv(src, index=False)
+    told: list[int] = []
+    engine.score(detector, src, tmp_path / "out.csv", None, None, progress=told.append)
+    assert sum(told) == 2000 and len(told) > 4  # partition by partition
+    bars: list[Path] = []
+
+    def bar(path: Path) -> Any:  # what `anomaly batch` gives: a bar per file
+        bars.append(path)
+        return contextlib.nullcontext(told.append)
+
+    told.clear()
+    engine.bars = bar
+    try:
+        engine.score(detector, src, tmp_path / "out2.csv", None, None)
+    finally:
+        engine.bars = None
+    assert bars == [src] and sum(told) == 2000
 
 
 @pytest.mark.slow
