@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,3 +123,26 @@ def test_dask_engine_scores_windowed_and_session_kinds_whole(
     assert (dask.rows, dask.anomalies) == (local.rows, local.anomalies) and local.rows > 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dask.csv"),
                                   pd.read_csv(tmp_path / "local.csv"))
+
+
+@pytest.mark.slow
+def test_dask_engine_scores_a_run_relative_model_as_the_local_engine(
+        engine: DaskEngine, tmp_path: Path) -> None:
+    """A run-relative model's warm-up comes with its bundle: a worker re-bases as here."""
+    from anomaly import Detector
+    from tests.kinds.timeseries.test_timeseries import FAST, make_series
+
+    fitted = Detector("timeseries", **FAST, max_epochs=2, baseline_rows=100).fit(
+        make_series(1500))
+    fitted.save(tmp_path / "models", "runs")
+    det = load_detector("runs", tmp_path / "models")
+    src = tmp_path / "run.csv"
+    run = make_series(400, seed=4, start=5000).assign(a=lambda f: 3.0 * f["a"] + 5.0)
+    run.to_csv(src, index=False)
+    local = LocalEngine().score(det, src, tmp_path / "local.csv", None, None)
+    dask = engine.score(det, src, tmp_path / "dask.csv", None, None)
+    assert (dask.rows, dask.anomalies) == (local.rows, local.anomalies) == (400, local.anomalies)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dask.csv"),
+                                  pd.read_csv(tmp_path / "local.csv"))
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "dask.csv")["anomaly_score"],
+                               fitted.anomaly_scores(run), rtol=1e-5)  # re-based on its warm-up
