@@ -76,6 +76,8 @@ def test_bundle_keeps_the_warm_up_and_a_given_baseline_overrides_it(
     run = make_series(400, seed=4, start=5000)
     np.testing.assert_allclose(loaded.anomaly_scores(run), relative.anomaly_scores(run),
                                rtol=1e-6)
+    assert loaded.explain_item(run, 350).score == pytest.approx(
+        relative.anomaly_scores(run)[350], rel=1e-5)  # the loaded bundle knows its warm-up
     other = loaded.anomaly_scores(run, baseline_rows=200)
     assert not np.allclose(other, relative.anomaly_scores(run))
     with pytest.raises(InputError, match=r"has 80 row\(s\) — --baseline-rows 100 needs"):
