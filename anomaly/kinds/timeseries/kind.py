@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
 from anomaly.config import MIN_STEPS, Settings, TrainingConfig, batch_for_steps
@@ -44,17 +43,19 @@ from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.tabular.kind import column_schema, read_tables
+from anomaly.kinds.timeseries.drilldown import context_order, group_order, window_view
 from anomaly.kinds.timeseries.events import EventCollector
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
     group_codes,
     report_duplicates,
-    segment_starts,
     time_order,
     time_values,
 )
 from anomaly.kinds.timeseries.report import describe_metrics, timeseries_metrics
 from anomaly.kinds.timeseries.stream import (
+    Baseline,
+    baseline_of,
     error_columns,
     stacked_errors,
     timestamp_errors,
@@ -220,19 +221,36 @@ class TimeseriesKind:
 
     def explain(self, model: Model, frame: pd.DataFrame, position: int) -> Explanation:
         """The timestamp at row `position`, judged with the windows covering it: the rows of its
-        group from `window - 1` before it to `window - 1` after it, in time order."""
-        f = model.features
-        context = context_rows(frame, position, f, from_start=model.baseline_rows is not None)
-        rows = self.row_scores(model, context, source_of(frame), "fail")
+        group from `window - 1` before it to `window - 1` after it, in time order (a re-based
+        model: its group's warm-up measured first, and a window more before it for the moving
+        mean)."""
+        f, source = model.features, source_of(frame)
+        order, at = group_order(frame, position, f)
+        known: dict[str, Baseline] = {}
+        if model.baseline_rows is not None:
+            warm_up = frame.iloc[order[:model.baseline_rows]]
+            if len(warm_up) < model.baseline_rows:
+                raise InputError(f"{source}: the series of row {position + 1:,} has "
+                                 f"{len(order):,} row(s) — --baseline-rows "
+                                 f"{model.baseline_rows:,} needs at least that many")
+            x, t, _ = f.rows(warm_up, source)
+            group = group_codes(warm_up.iloc[:1], f.group_col, source)[0]
+            known[group] = baseline_of(model.network, f, x, t)
+        context = frame.iloc[context_order(order, at, frame, f, model.baseline_rows is not None)]
+        parts = list(window_stream(model.network, f, [context], source, "fail",
+                                   baseline=model.baseline_rows, known=known))
+        rows = pd.concat(parts)
+        scores, shares = model.scorer.score(stacked_errors(rows, len(f.feature_columns)))
         at = int(np.flatnonzero(context.index.to_numpy() == frame.index[position])[0])
+        mine = int(np.flatnonzero(rows["_row"].to_numpy() == at)[0])
         row = context.iloc[at]
         table = pd.DataFrame({"feature": f.feature_columns,
                               "value": [f"{row[c]:.6g}" if isinstance(row[c], numbers.Real)
                                         else str(row[c]) for c in f.feature_columns],
-                              "error_share": rows.shares[at]})
-        return Explanation(float(rows.scores[at]),
+                              "error_share": shares[mine]})
+        return Explanation(float(scores[mine]),
                            table.sort_values("error_share", ascending=False, ignore_index=True),
-                           window_view(model, context, at))
+                           window_view(model, context, at, next(iter(known.values()), None)))
 
     def find(self, model: Model, path: Path, key: str, group: str | None = None) -> Item:
         """The row at time `key`, read as the time column is read (``2024-03-01 06:00`` finds
@@ -332,56 +350,3 @@ def relative_calibration(features: TimeseriesFeatures, network: nn.Module, split
                            "initial threshold")
     return Calibration(scorer, validation, choose_threshold("manual", validation, value=1.0),
                        "initial threshold: 1 = the peak of each run's own warm-up")
-
-
-def context_rows(frame: pd.DataFrame, position: int, features: TimeseriesFeatures,
-                 from_start: bool = False) -> pd.DataFrame:
-    """The rows of `frame` whose windows can cover the row at `position` (time-ordered),
-    starting on the segment's window grid so that they score the row as the whole file does
-    (`from_start`: at its group's first row — a warm-up and moving mean lie before it)."""
-    if not 0 <= position < len(frame):
-        raise InputError(f"row {position + 1:,} is outside the data ({len(frame):,} rows)")
-    f = features
-    times = time_values(frame, f.time_col, "input")
-    groups = group_codes(frame, f.group_col, "input")
-    same = np.flatnonzero(groups == groups[position])
-    order = same[np.argsort(times[same], kind="stable")]
-    at = int(np.flatnonzero(order == position)[0])
-    segment = int(np.flatnonzero(segment_starts(times[order], groups[order],
-                                                f.max_gap)[:at + 1])[-1])
-    first = max(segment, at - f.window + 1)
-    first -= (first - segment) % f.score_stride
-    first = 0 if from_start else first
-    # with a stride, one more row: a segment that ends there would add a window covering `at`
-    return frame.iloc[order[first:at + f.window + (f.score_stride > 1)]]
-
-
-def window_view(model: Model, context: pd.DataFrame, at: int) -> pd.DataFrame:
-    """The window that ends at row `at` of a time-ordered `context` (the first window when
-    fewer rows precede it), long form: each sensor's input and reconstruction at each time,
-    in the sensor's own units."""
-    f = model.features
-    inputs, _, _ = f.rows(context, "input")
-    shift, scale = np.zeros(inputs.shape[1]), np.ones(inputs.shape[1])
-    if model.baseline_rows is not None:  # re-based on the warm-up (`context` starts with it)
-        shift, scale = f.rebase(inputs[:model.baseline_rows])
-        inputs = ((inputs - shift) / scale).astype(inputs.dtype)
-    first = min(max(0, at - f.window + 1), max(0, len(context) - f.window))
-    x = inputs[first:first + f.window]
-    if len(x) < f.window:  # a short series: padded as scoring pads it
-        x = np.concatenate([x, np.repeat(x[-1:], f.window - len(x), axis=0)])
-    model.network.eval()
-    with torch.inference_mode():
-        recon = model.network(torch.from_numpy(np.ascontiguousarray(x[None]))).numpy()[0]
-    times = context[f.time_col].to_numpy()[first:first + f.window]
-    parts = []
-    for j, column in enumerate(f.input_names):
-        sensor = next((c for c in f.numeric if c.name == column), None)
-        if sensor is None:  # missing flags and one-hot inputs: not a sensor's reading
-            continue
-        parts.append(pd.DataFrame({
-            "time": times, "sensor": column,
-            "input": (x[:len(times), j] * scale[j] + shift[j]) * sensor.scale + sensor.center,
-            "reconstruction": (recon[:len(times), j] * scale[j] + shift[j]) * sensor.scale
-            + sensor.center}))
-    return pd.concat(parts, ignore_index=True)

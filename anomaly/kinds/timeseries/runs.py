@@ -10,7 +10,7 @@ Scoring such a model gives each row a score relative to its run's warm-up:
 - the per-sensor errors are averaged over the last ``window`` rows of the series (`MovingMean`;
   a fault lasts, a lone noisy row does not), and
 - divided by the warm-up's peak: the largest such averaged score among the run's first N rows,
-  judged by windows inside the warm-up only (`stream.warmup_peak`, known as soon as N rows are read,
+  judged by windows inside the warm-up only (`stream.baseline_of`, known as soon as N rows are read,
   so chunked scoring still equals whole-file scoring).
 
 A score of 1 is then the worst moment of the run's own known-good warm-up, and the bundle's

@@ -115,6 +115,9 @@ def stacked_errors(frame: pd.DataFrame, n_sensors: int) -> np.ndarray:
     return frame[error_columns(n_sensors)].to_numpy(dtype=np.float64)
 
 
+Baseline = tuple[np.ndarray, np.ndarray, float]  # a warm-up's shift, scale and peak
+
+
 @dataclass
 class _Warmup:
     """Per-group rows held until the group's first `baseline` rows are read."""
@@ -141,18 +144,21 @@ class _Pending:
 
 def window_stream(network: nn.Module, features: TimeseriesFeatures,
                   chunks: Iterable[pd.DataFrame], source: str, policy: str,
-                  row_offset: int = 0, baseline: int | None = None) -> Iterator[pd.DataFrame]:
+                  row_offset: int = 0, baseline: int | None = None,
+                  known: dict[str, Baseline] | None = None) -> Iterator[pd.DataFrame]:
     """Carried columns of rows in time order, with "_row" (position in the input) and the
     per-sensor errors (`error_columns`), emitted once every window covering a row is known.
 
     `baseline`: re-centre and re-scale each group on its own first `baseline` rows (a
-    run-relative model: its own unless given; its errors relative to the warm-up's peak)."""
+    run-relative model: its own unless given; its errors relative to the warm-up's peak);
+    `known`: groups whose warm-up was measured already (`baseline_of`), re-based at once."""
     f = features
     relative = f.baseline_rows is not None
     baseline = f.baseline_rows if relative and baseline is None else baseline
     means: dict[str, MovingMean] = {}
     state: dict[str, _Pending] = {}
-    warm: dict[str, _Warmup] = {}
+    warm = {g: _Warmup(np.empty((0, 0)), np.empty(0), pd.DataFrame(), *state)
+            for g, state in (known or {}).items()}
     ready: list[pd.DataFrame] = []
     offset, seq = row_offset, 0
     last_time: dict[str, float] = {}
@@ -216,14 +222,19 @@ def _relative(parts: list[pd.DataFrame], means: dict[str, MovingMean], group: st
     return parts
 
 
-def warmup_peak(network: nn.Module, features: TimeseriesFeatures, warmup: np.ndarray,
-                times: np.ndarray) -> float:
-    """The largest moving-mean score (mean error over sensors) among a run's re-based warm-up
-    rows, judged by windows inside the warm-up only."""
+def baseline_of(network: nn.Module, features: TimeseriesFeatures, warmup: np.ndarray,
+                times: np.ndarray) -> Baseline:
+    """A run's warm-up rows (scaled inputs) → the shift and scale that re-base the run and, for
+    a run-relative model, the peak: the largest moving-mean score (mean error over sensors)
+    among the re-based warm-up rows, judged by windows inside the warm-up only."""
+    shift, scale = features.rebase(warmup)
+    if features.baseline_rows is None:
+        return shift, scale, 1.0
+    rebased = ((warmup - shift) / scale).astype(warmup.dtype)
     starts = segment_starts(times, np.zeros(len(times)), features.max_gap)
-    errors = timestamp_errors(network, features, warmup, starts)
+    errors = timestamp_errors(network, features, rebased, starts)
     smoothed = MovingMean(features.window)(errors)
-    return max(float(smoothed.mean(axis=1).max()), MIN_PEAK)
+    return shift, scale, max(float(smoothed.mean(axis=1).max()), MIN_PEAK)
 
 
 def _warm_up(network: nn.Module, features: TimeseriesFeatures, warm: dict[str, _Warmup],
@@ -239,12 +250,10 @@ def _warm_up(network: nn.Module, features: TimeseriesFeatures, warm: dict[str, _
         w.out = pd.concat([w.out, out]) if len(w.out) else out
         if len(w.x) < baseline:
             return x[:0], t[:0], out.iloc[:0]
-        w.shift, w.scale = features.rebase(w.x[:baseline])
+        w.shift, w.scale, w.peak = baseline_of(network, features, w.x[:baseline],
+                                                w.t[:baseline])
         x, t, out = w.x, w.t, w.out
         w.x, w.t, w.out = x[:0], t[:0], out.iloc[:0]
-        if features.baseline_rows is not None:
-            first = ((x[:baseline] - w.shift) / w.scale).astype(x.dtype)
-            w.peak = warmup_peak(network, features, first, t[:baseline])
     rebased = ((x - w.shift) / w.scale).astype(x.dtype)
     return rebased, t, out
 

@@ -121,6 +121,17 @@ def test_explain_gives_the_files_score_and_shows_the_sensors_own_units(
         assert (a["reconstruction"] - a["input"]).abs().mean() < 1.0  # in the run's units
 
 
+def test_explain_near_a_gap_and_the_warm_up_with_a_score_stride() -> None:
+    det = Detector("timeseries", **FAST, max_epochs=2, baseline_rows=40, score_stride=3).fit(
+        make_series(1200))
+    run = make_series(600, seed=6, start=4000)
+    run.loc[run["t"] >= 4300, "t"] += 100  # a gap after row 300: the moving mean spans it
+    scores = det.anomaly_scores(run)
+    for position in (0, 39, 40, 41, 60, 298, 300, 301, 310, 330, 599):
+        assert det.explain_item(run, position).score == pytest.approx(scores[position],
+                                                                      rel=1e-5), position
+
+
 def test_bad_settings_and_too_short_data_are_refused() -> None:
     with pytest.raises(ConfigError, match="baseline_rows must be at least the window"):
         Detector("timeseries", **FAST, baseline_rows=8).fit(make_series(600))
