@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from anomaly.config import WindowConfig
 from anomaly.core.detector import Detector
@@ -247,6 +248,25 @@ def app_protocol(args: argparse.Namespace) -> None:
         frontier(lambda m, res=results: [  # type: ignore[misc]
             FileResult(x.name, x.labels, x.scores / m, (x.scores > m).astype(int), WINDOW)
             for x in res], f"  {label}: factor × the bundle's threshold,", NEW_RUN_FACTORS)
+        if baseline is not None:
+            after_warmup(results, baseline, f"  {label}")
+
+
+def after_warmup(results: Sequence[FileResult], skip: int, label: str) -> None:
+    """The ranking over the rows after each file's warm-up: pooled ROC and PR, and the best F1 at
+    FAR ≤ 20 % and ≤ 30 % — oracle points (thresholds chosen on these labels), for comparing
+    methods, not operating points."""
+    y = np.concatenate([r.labels[skip:] for r in results])
+    s = np.concatenate([r.scores[skip:] for r in results])
+    reports = [skab_report(y, (s > t).astype(int))
+               for t in np.quantile(s, np.linspace(0.2, 0.999, 200))]
+    best = []
+    for limit in (20.0, 30.0):
+        ok = [rep for rep in reports if rep.far <= limit]
+        top = max(ok, key=lambda rep: rep.f1) if ok else None
+        best.append(f"FAR ≤ {limit:.0f} %: " + (f"{top.f1:.3f} at {top.far:.1f} %" if top else "-"))
+    print(f"{label}, after the warm-up: ROC {roc_auc_score(y, s):.3f} PR "
+          f"{average_precision_score(y, s):.3f}; best F1 (oracle) at " + ", ".join(best))
 
 
 def relative_protocol(args: argparse.Namespace) -> None:
@@ -278,6 +298,7 @@ def relative_protocol(args: argparse.Namespace) -> None:
                     for name, y, s in scored if name in files]
 
         label = f"train --baseline-rows {baseline}"
+        after_warmup(results(1.0, FILES), baseline, f"  {label}")
         for rows, skip in (("all rows", 0), ("after the warm-up", baseline)):
             r = table_row(results(1.0, FILES, skip))
             print(f"new run ({label}, {args.seeds} seed(s), {rows}): F1 {r.f1:.3f} FAR "
