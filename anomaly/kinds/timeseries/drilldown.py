@@ -16,7 +16,8 @@ from anomaly.kinds.timeseries.features import (
     segment_starts,
     time_values,
 )
-from anomaly.kinds.timeseries.stream import Baseline
+from anomaly.kinds.timeseries.runs import rebased
+from anomaly.kinds.timeseries.stream import Baseline, baseline_of
 
 
 def group_order(frame: pd.DataFrame, position: int, features: TimeseriesFeatures
@@ -29,6 +30,20 @@ def group_order(frame: pd.DataFrame, position: int, features: TimeseriesFeatures
     same = np.flatnonzero(groups == groups[position])
     order = same[np.argsort(times[same], kind="stable")]
     return order, int(np.flatnonzero(order == position)[0])
+
+
+def warmup_of(model: Model, frame: pd.DataFrame, order: np.ndarray, position: int,
+              source: str) -> dict[str, Baseline]:
+    """The warm-up of a group (`order`: its rows in time order, `group_order`), measured as
+    scoring the whole file measures it: its re-basing and, for a run-relative model, its peak."""
+    f, n = model.features, int(model.baseline_rows or 0)
+    if len(order) < n:
+        raise InputError(f"{source}: the series of row {position + 1:,} has {len(order):,} "
+                         f"row(s) — --baseline-rows {n:,} needs at least that many")
+    warm_up = frame.iloc[order[:n]]
+    x, t, _ = f.rows(warm_up, source)
+    group = group_codes(warm_up.iloc[:1], f.group_col, source)[0]
+    return {group: baseline_of(model.network, f, x, t)}
 
 
 def context_order(order: np.ndarray, at: int, frame: pd.DataFrame,
@@ -59,7 +74,7 @@ def window_view(model: Model, context: pd.DataFrame, at: int,
     shift, scale = np.zeros(inputs.shape[1]), np.ones(inputs.shape[1])
     if baseline is not None:  # the network sees the run re-based on its warm-up
         shift, scale, _ = baseline
-        inputs = ((inputs - shift) / scale).astype(inputs.dtype)
+        inputs = rebased(inputs, shift, scale)
     first = min(max(0, at - f.window + 1), max(0, len(context) - f.window))
     x = inputs[first:first + f.window]
     if len(x) < f.window:  # a short series: padded as scoring pads it

@@ -43,7 +43,12 @@ from anomaly.errors import InputError
 from anomaly.io import iter_table, read_table
 from anomaly.kinds import KIND_ITEMS
 from anomaly.kinds.tabular.kind import column_schema, read_tables
-from anomaly.kinds.timeseries.drilldown import context_order, group_order, window_view
+from anomaly.kinds.timeseries.drilldown import (
+    context_order,
+    group_order,
+    warmup_of,
+    window_view,
+)
 from anomaly.kinds.timeseries.events import EventCollector
 from anomaly.kinds.timeseries.features import (
     TimeseriesFeatures,
@@ -55,7 +60,6 @@ from anomaly.kinds.timeseries.features import (
 from anomaly.kinds.timeseries.report import describe_metrics, timeseries_metrics
 from anomaly.kinds.timeseries.stream import (
     Baseline,
-    baseline_of,
     error_columns,
     stacked_errors,
     timestamp_errors,
@@ -211,13 +215,7 @@ class TimeseriesKind:
     def row_scores(self, model: Model, frame: pd.DataFrame, source: str,
                    policy: str) -> RowScores:
         """Scores in the input's row order (scoring itself runs in time order)."""
-        parts = list(window_stream(model.network, model.features, [frame], source, policy,
-                                   baseline=model.baseline_rows))
-        rows = pd.concat(parts)
-        scores, shares = model.scorer.score(stacked_errors(rows, len(
-            model.features.feature_columns)))
-        back = np.argsort(rows["_row"].to_numpy())
-        return RowScores(scores[back], shares[back], np.ones(len(frame), dtype=bool))
+        return frame_scores(model, frame, source, policy)
 
     def explain(self, model: Model, frame: pd.DataFrame, position: int) -> Explanation:
         """The timestamp at row `position`, judged with the windows covering it: the rows of its
@@ -225,30 +223,19 @@ class TimeseriesKind:
         model: its group's warm-up measured first, and a window more before it for the moving
         mean)."""
         f, source = model.features, source_of(frame)
-        order, at = group_order(frame, position, f)
-        known: dict[str, Baseline] = {}
+        order, place = group_order(frame, position, f)
+        known = {}  # a re-based model: the file's warm-up, measured as scoring measures it
         if model.baseline_rows is not None:
-            warm_up = frame.iloc[order[:model.baseline_rows]]
-            if len(warm_up) < model.baseline_rows:
-                raise InputError(f"{source}: the series of row {position + 1:,} has "
-                                 f"{len(order):,} row(s) — --baseline-rows "
-                                 f"{model.baseline_rows:,} needs at least that many")
-            x, t, _ = f.rows(warm_up, source)
-            group = group_codes(warm_up.iloc[:1], f.group_col, source)[0]
-            known[group] = baseline_of(model.network, f, x, t)
-        context = frame.iloc[context_order(order, at, frame, f, model.baseline_rows is not None)]
-        parts = list(window_stream(model.network, f, [context], source, "fail",
-                                   baseline=model.baseline_rows, known=known))
-        rows = pd.concat(parts)
-        scores, shares = model.scorer.score(stacked_errors(rows, len(f.feature_columns)))
+            known = warmup_of(model, frame, order, position, source)
+        context = frame.iloc[context_order(order, place, frame, f, bool(known))]
+        rows = frame_scores(model, context, source, "fail", known)
         at = int(np.flatnonzero(context.index.to_numpy() == frame.index[position])[0])
-        mine = int(np.flatnonzero(rows["_row"].to_numpy() == at)[0])
         row = context.iloc[at]
         table = pd.DataFrame({"feature": f.feature_columns,
                               "value": [f"{row[c]:.6g}" if isinstance(row[c], numbers.Real)
                                         else str(row[c]) for c in f.feature_columns],
-                              "error_share": shares[mine]})
-        return Explanation(float(scores[mine]),
+                              "error_share": rows.shares[at]})
+        return Explanation(float(rows.scores[at]),
                            table.sort_values("error_share", ascending=False, ignore_index=True),
                            window_view(model, context, at, next(iter(known.values()), None)))
 
@@ -320,6 +307,19 @@ def ordered(frame: pd.DataFrame, source: str, time_col: str, group_col: str | No
     report_duplicates(times, groups, source, frame[time_col])
     order = time_order(times, groups, source)
     return frame if order is None else frame.iloc[order]
+
+
+def frame_scores(model: Model, frame: pd.DataFrame, source: str, policy: str,
+                 known: dict[str, Baseline] | None = None) -> RowScores:
+    """Scores of a frame in its own row order (scoring itself runs in time order); `known`:
+    warm-ups measured already (`warmup_of`)."""
+    parts = list(window_stream(model.network, model.features, [frame], source, policy,
+                               baseline=model.baseline_rows, known=known))
+    rows = pd.concat(parts)
+    scores, shares = model.scorer.score(stacked_errors(rows, len(
+        model.features.feature_columns)))
+    back = np.argsort(rows["_row"].to_numpy())
+    return RowScores(scores[back], shares[back], np.ones(len(frame), dtype=bool))
 
 
 def check_validation_runs(validation: pd.DataFrame, groups: np.ndarray, spec: Any,

@@ -42,6 +42,12 @@ def default_run_rows(baseline_rows: int) -> int:
     return round(RUN_ROWS_PER_BASELINE * baseline_rows)
 
 
+def rebased(values: np.ndarray, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`values` re-based by `TimeseriesFeatures.rebase`'s shift and scale, in their own dtype."""
+    result: np.ndarray = ((values - shift) / scale).astype(values.dtype)
+    return result
+
+
 def run_starts(starts: np.ndarray, run_rows: int, min_rows: int) -> np.ndarray:
     """Starts of the training runs: every segment start, and every `run_rows` rows within a
     segment; a segment's last piece shorter than `min_rows` stays with the run before it.
@@ -70,7 +76,7 @@ def rebase_runs(features: TimeseriesFeatures, inputs: np.ndarray, starts: np.nda
         if b - a < baseline:
             continue
         shift, scale = features.rebase(inputs[a:a + baseline])
-        parts.append(((inputs[a:b] - shift) / scale).astype(inputs.dtype))
+        parts.append(rebased(inputs[a:b], shift, scale))
         flags.append(np.arange(b - a) == 0)
     if not parts:
         return inputs[:0], starts[:0]

@@ -44,7 +44,7 @@ from anomaly.kinds.timeseries.features import (
     window_rows,
     window_starts,
 )
-from anomaly.kinds.timeseries.runs import MIN_PEAK, MovingMean
+from anomaly.kinds.timeseries.runs import MIN_PEAK, MovingMean, rebased
 from anomaly.nn.threads import is_small, one_thread
 
 WINDOW_BATCH = 8192  # windows gathered at once (memory ≈ batch × window × sensors)
@@ -125,9 +125,7 @@ class _Warmup:
     x: np.ndarray
     t: np.ndarray
     out: pd.DataFrame
-    shift: np.ndarray | None = None  # set once the warm-up is complete
-    scale: np.ndarray | None = None
-    peak: float = 1.0  # run-relative models: the warm-up's largest moving-mean score
+    baseline: Baseline | None = None  # set once the warm-up is complete (`baseline_of`)
 
 
 @dataclass
@@ -157,8 +155,8 @@ def window_stream(network: nn.Module, features: TimeseriesFeatures,
     baseline = f.baseline_rows if relative and baseline is None else baseline
     means: dict[str, MovingMean] = {}
     state: dict[str, _Pending] = {}
-    warm = {g: _Warmup(np.empty((0, 0)), np.empty(0), pd.DataFrame(), *state)
-            for g, state in (known or {}).items()}
+    warm = {g: _Warmup(np.empty((0, 0)), np.empty(0), pd.DataFrame(), measured)
+            for g, measured in (known or {}).items()}
     ready: list[pd.DataFrame] = []
     offset, seq = row_offset, 0
     last_time: dict[str, float] = {}
@@ -198,7 +196,7 @@ def window_stream(network: nn.Module, features: TimeseriesFeatures,
     if seq < f.window:
         raise InputError(f"{source}: {seq:,} row(s) — shorter than one window "
                          f"({f.window} rows); score at least {f.window} rows of the series")
-    short = {g: len(w.x) for g, w in warm.items() if w.shift is None}
+    short = {g: len(w.x) for g, w in warm.items() if w.baseline is None}
     if baseline is not None and short:
         g, n = next(iter(short.items()))
         where = f"group {g!r} of the file" if f.group_col else "the file"
@@ -217,8 +215,11 @@ def _relative(parts: list[pd.DataFrame], means: dict[str, MovingMean], group: st
     mean over `window` rows, divided by the group's warm-up peak."""
     columns = error_columns(len(features.feature_columns))
     mean = means.setdefault(group, MovingMean(features.window))
+    measured = warm[group].baseline
+    assert measured is not None  # a run-relative model re-bases every group before scoring it
+    peak = measured[2]
     for part in parts:
-        part[columns] = mean(part[columns].to_numpy(dtype=np.float64)) / warm[group].peak
+        part[columns] = mean(part[columns].to_numpy(dtype=np.float64)) / peak
     return parts
 
 
@@ -230,9 +231,8 @@ def baseline_of(network: nn.Module, features: TimeseriesFeatures, warmup: np.nda
     shift, scale = features.rebase(warmup)
     if features.baseline_rows is None:
         return shift, scale, 1.0
-    rebased = ((warmup - shift) / scale).astype(warmup.dtype)
     starts = segment_starts(times, np.zeros(len(times)), features.max_gap)
-    errors = timestamp_errors(network, features, rebased, starts)
+    errors = timestamp_errors(network, features, rebased(warmup, shift, scale), starts)
     smoothed = MovingMean(features.window)(errors)
     return shift, scale, max(float(smoothed.mean(axis=1).max()), MIN_PEAK)
 
@@ -245,17 +245,16 @@ def _warm_up(network: nn.Module, features: TimeseriesFeatures, warm: dict[str, _
     w = warm.get(group)
     if w is None:
         w = warm[group] = _Warmup(x[:0], t[:0], out.iloc[:0])
-    if w.shift is None:
+    if w.baseline is None:
         w.x, w.t = np.concatenate([w.x, x]), np.concatenate([w.t, t])
         w.out = pd.concat([w.out, out]) if len(w.out) else out
         if len(w.x) < baseline:
             return x[:0], t[:0], out.iloc[:0]
-        w.shift, w.scale, w.peak = baseline_of(network, features, w.x[:baseline],
-                                                w.t[:baseline])
+        w.baseline = baseline_of(network, features, w.x[:baseline], w.t[:baseline])
         x, t, out = w.x, w.t, w.out
         w.x, w.t, w.out = x[:0], t[:0], out.iloc[:0]
-    rebased = ((x - w.shift) / w.scale).astype(x.dtype)
-    return rebased, t, out
+    shift, scale, _ = w.baseline
+    return rebased(x, shift, scale), t, out
 
 
 def _advance(network: nn.Module, features: TimeseriesFeatures, state: dict[str, _Pending],
