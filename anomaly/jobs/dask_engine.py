@@ -158,10 +158,6 @@ class DaskEngine:
         `sidecar`: a CSV output gets its Parquet copy for the dashboard (`write_scored`);
         `progress` is told the items of each part as it comes back (a progress bar; else one
         from `bars`)."""
-        if progress is None and self.bars is not None:
-            with self.bars(path) as bar:
-                return self.score(detector, path, output, threshold, on_bad_rows, sidecar,
-                                  bar or _ignore)
         bundle = str(Path(detector.bundle_path_).resolve())
         limit = detector.threshold_ if threshold is None else float(threshold)
         kind, model = detector.kind_, detector.model_
@@ -178,10 +174,13 @@ class DaskEngine:
                      else [Partition(str(path), 0, 0, whole=True)])
             frames = self._in_order([(score_partition, (bundle, part, limit, on_bad_rows))
                                      for part in parts])
-        if progress is not None:
-            frames = _told(frames, progress)
-        summary = write_scored((f for f in frames if len(f)), path, output,
-                               keep_flagged=KEEP_FLAGGED, sidecar=sidecar)
+        bar = (self.bars(path) if progress is None and self.bars is not None
+               else contextlib.nullcontext(progress))
+        with bar as told:
+            if told is not None:
+                frames = _told(frames, told)
+            summary = write_scored((f for f in frames if len(f)), path, output,
+                                   keep_flagged=KEEP_FLAGGED, sidecar=sidecar)
         if summary.rows == 0:
             raise InputError(f"{path}: has a header but no data rows — add rows to the file")
         return summary
@@ -196,10 +195,6 @@ class DaskEngine:
     def _submit(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.client.submit(function, *args, pure=False,
                                   key=f"{function.__name__}-{os.urandom(6).hex()}")
-
-
-def _ignore(rows: int) -> None:
-    """A progress function for no bar."""
 
 
 def _told(frames: Iterator[pd.DataFrame], progress: Progress) -> Iterator[pd.DataFrame]:
