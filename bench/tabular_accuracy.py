@@ -16,13 +16,15 @@ score recipe below is then calibrated from that same network with the product's 
   N5, N10  distance to the 5 / 10 nearest training rows in autoencoder coordinates
            ([standardised code, residual / validation RMS residual, input]), relative to
            those rows' own spread (`NeighbourDistance`; neighbours=5 / 10)
+  N5b, N10b  the same with the three blocks weighted equally (each ÷ √its width;
+           `neighbours.BALANCED_BLOCKS`)
 
-The neighbour search of the shipped network's N5 (`anomaly.core.search`) is scored too: every
-reference row ("exact") or by cells — X candidate rows per query, cells of ~Y reference rows
-(wXcY; a reference set of at most X rows is searched exactly). Among the settings with at most
-256 candidates a row (`FAST_SEARCHES`; 4–7× cheaper than exact search on 4,096 reference rows),
-the one with the best mean PR-AUC on the other tables is picked for each held-out table; the
-shipped default is the one most folds pick.
+The neighbour search of the shipped network's recipe (`SEARCH_RECIPE`, `anomaly.core.search`) is
+scored too: every reference row ("exact") or by cells — X candidate rows per query, cells of ~Y
+reference rows (wXcY; a reference set of at most X rows is searched exactly). Among the settings
+with at most 256 candidates a row (`FAST_SEARCHES`; 4–7× cheaper than exact search on 4,096
+reference rows), the one with the best mean PR-AUC on the other tables is picked for each
+held-out table; the shipped default is the one most folds pick.
 
 The default recipe is chosen by leave-one-table-out: for each table, the candidate with the best
 mean PR-AUC on the other 16 tables is evaluated on it. The cross-validated mean is printed next
@@ -74,15 +76,17 @@ DATASETS = ("breastw", "cardio", "glass", "ionosphere", "letter", "musk", "optdi
             "pageblocks", "shuttle", "thyroid", "vertebral", "vowels", "waveform", "wbc", "wdbc",
             "wine", "yeast")
 PEERS = ("iforest", "knn5", "pyod_ae", "ecod", "lof")
-CANDIDATES = {"R": (0.0, 0), "R+2L": (2.0, 0), "N5": (0.0, 5), "N10": (0.0, 10)}
+CANDIDATES = ("R", "R+2L", "N5", "N10", "N5b", "N10b")
 # the batch size: 256 always / cut so that every epoch takes at least 10, 30 or 100 steps
 NETWORKS = {"": 0, "steps:": 10, "steps30:": 30, "steps100:": 100}
 ABLATION = {"R": {"R": 1.0}, "L": {"L": 1.0}, "N5": {"N5": 1.0}, "N10": {"N10": 1.0},
+            "N5b": {"N5b": 1.0}, "N10b": {"N10b": 1.0},
             "R+2L": {"R": 1.0, "L": 2.0}, "R+N5": {"R": 1.0, "N5": 1.0},
             "N5+2L": {"N5": 1.0, "L": 2.0}, "R+2L+N5": {"R": 1.0, "L": 2.0, "N5": 1.0}}
-# the neighbour search of the shipped network (steps100:N5): every reference row ("exact", the
+# the neighbour search of the shipped network and recipe: every reference row ("exact", the
 # figures above) or by cells (`anomaly.core.search`): candidates per query × reference rows a cell
 SEARCH_NET = "steps30:"  # the shipped network (MIN_STEPS = 30)
+SEARCH_RECIPE = "N5b"  # the shipped recipe (neighbours.BALANCED_BLOCKS)
 SEARCHES = {"exact": (0, 0), "w128c32": (128, 32), "w128c64": (128, 64),
             "w256c32": (256, 32), "w256c64": (256, 64), "w512c64": (512, 64)}
 FAST_SEARCHES = ("w128c32", "w128c64", "w256c32", "w256c64")  # ≤ 256 candidates a row
@@ -118,7 +122,7 @@ def our_parts(train: Any, test: Any, seed: int, network: str = "", searches: boo
 
     from anomaly import Detector
     from anomaly.config import TrainingConfig, batch_for_steps
-    from anomaly.core import search
+    from anomaly.core import neighbours, search
     from anomaly.core.kind import Model
     from anomaly.kinds.rowwise import calibrate_rows, score_inputs
     from anomaly.kinds.tabular.kind import TabularKind
@@ -136,20 +140,24 @@ def our_parts(train: Any, test: Any, seed: int, network: str = "", searches: boo
     val_x = kind.inputs(det.features_, cut.validation, settings, "validation")
     test_x, _ = det.features_.transform(det.read(det._frame(test, reset=False)), "test", "fail")
 
-    def part(weight: float, k: int, width: int = 1 << 30, cell_rows: int = 64) -> np.ndarray:
+    def part(weight: float, k: int, balanced: bool = False, width: int = 1 << 30,
+             cell_rows: int = 64) -> np.ndarray:
         with mock.patch.object(search, "WIDTH", width), \
-                mock.patch.object(search, "CELL_ROWS", cell_rows):
+                mock.patch.object(search, "CELL_ROWS", cell_rows), \
+                mock.patch.object(neighbours, "BALANCED_BLOCKS", balanced):
             calibration = calibrate_rows(det.features_, det.network_, train_x, val_x, weight,
                                          0.99, k, seed)
             model = Model(settings, det.features_, det.network_, calibration.scorer,
                           calibration.validation_scores)
             return score_inputs(model, np.asarray(test_x))[0]
 
-    if searches:  # the neighbour search's settings on N5 ("exact": every reference row)
-        return {f"N5@{label}": part(0.0, 5, *((w, c) if w else ()))
+    if searches:  # the neighbour search's settings on the shipped recipe ("exact": every row)
+        balanced = SEARCH_RECIPE.endswith("b")
+        return {f"{SEARCH_RECIPE}@{label}": part(0.0, 5, balanced, *((w, c) if w else ()))
                 for label, (w, c) in SEARCHES.items()}
-    parts = {name: part(weight, k) for name, (weight, k) in (
-        ("R", (0.0, 0)), ("R+L", (1.0, 0)), ("N5", (0.0, 5)), ("N10", (0.0, 10)))}
+    parts = {name: part(*spec) for name, spec in (
+        ("R", (0.0, 0)), ("R+L", (1.0, 0)), ("N5", (0.0, 5)), ("N10", (0.0, 10)),
+        ("N5b", (0.0, 5, True)), ("N10b", (0.0, 10, True)))}
     parts["L"] = parts.pop("R+L") - parts["R"]
     return parts
 
@@ -251,7 +259,7 @@ def evaluate(datasets: list[str], seeds: int, folder: Path, cache: Cache,
             for seed in range(seeds):
                 train, test, labels = split(frame, seed)
                 for net in NETWORKS if "ours" in phase else ():
-                    if f"{name}|{seed}|ours:{net}R" in cache:
+                    if all(f"{name}|{seed}|ours:{net}{label}" in cache for label in ABLATION):
                         continue
                     started = time.perf_counter()
                     parts = our_parts(train, test, seed, net)
@@ -281,19 +289,20 @@ def evaluate(datasets: list[str], seeds: int, folder: Path, cache: Cache,
 
 def search_parts(cache: Cache, prefix: str, labels: np.ndarray,
                  parts: Callable[[], dict[str, np.ndarray]]) -> None:
-    """Fill the missing N5@<search> entries of one (table, seed): each retrains the shipped
-    network (seeded: "N5@exact" must match the cached "N5" — printed when it does not)."""
-    keys = {label: f"{prefix}ours:{SEARCH_NET}N5@{label}" for label in SEARCHES}
+    """Fill the missing <recipe>@<search> entries of one (table, seed): each retrains the
+    shipped network (seeded: "@exact" must match the cached recipe — printed when it does not)."""
+    keys = {label: f"{prefix}ours:{SEARCH_NET}{SEARCH_RECIPE}@{label}" for label in SEARCHES}
     if all(key in cache for key in keys.values()):
         return
     started = time.perf_counter()
     scores = parts()
     seconds = time.perf_counter() - started
     for label, key in keys.items():
-        cache[key] = metrics(labels, scores[f"N5@{label}"], seconds)
-    known = cache.get(f"{prefix}ours:{SEARCH_NET}N5")
+        cache[key] = metrics(labels, scores[f"{SEARCH_RECIPE}@{label}"], seconds)
+    known = cache.get(f"{prefix}ours:{SEARCH_NET}{SEARCH_RECIPE}")
     if known and abs(known["pr"] - cache[keys["exact"]]["pr"]) > 1e-6:
-        print(f"  note: {prefix} retrained network differs: N5 PR {known['pr']:.4f} cached, "
+        print(f"  note: {prefix} retrained network differs: {SEARCH_RECIPE} PR "
+              f"{known['pr']:.4f} cached, "
               f"{cache[keys['exact']]['pr']:.4f} now", flush=True)
 
 
@@ -306,7 +315,7 @@ def transactions(seeds: int, cache: Cache) -> pd.DataFrame:
     test = test.drop(columns="anomaly_type")
     for seed in range(seeds):
         for net in NETWORKS:
-            if f"transactions|{seed}|ours:{net}R" in cache:
+            if all(f"transactions|{seed}|ours:{net}{label}" in cache for label in ABLATION):
                 continue
             started = time.perf_counter()
             parts = our_parts(train, test, seed, net, id_col="transaction_id",
@@ -389,11 +398,11 @@ def ablation_table(means: pd.DataFrame, trans: pd.DataFrame, net: str) -> str:
 def search_report(means: pd.DataFrame, trans: pd.DataFrame) -> str:
     """Per table PR of N5 on the shipped network with each neighbour search; the search picked
     by leave-one-table-out among the fast ones (`FAST_SEARCHES`) and its cross-validated mean."""
-    columns = [f"ours:{SEARCH_NET}N5@{label}" for label in SEARCHES]
+    columns = [f"ours:{SEARCH_NET}{SEARCH_RECIPE}@{label}" for label in SEARCHES]
     if not set(columns) <= set(means["pr"].columns):
         return "(no neighbour-search results yet)"
     pr, roc = means["pr"][columns], means["roc"][columns]
-    fast = [f"ours:{SEARCH_NET}N5@{label}" for label in FAST_SEARCHES]
+    fast = [f"ours:{SEARCH_NET}{SEARCH_RECIPE}@{label}" for label in FAST_SEARCHES]
     picks = pd.Series({t: str(pr[fast].drop(index=t).mean().idxmax()) for t in pr.index})
     cv_pr = pd.Series({t: float(pr.loc[t, picks[t]]) for t in pr.index})
     cv_roc = pd.Series({t: float(roc.loc[t, picks[t]]) for t in pr.index})
@@ -471,9 +480,9 @@ def main(argv: list[str] | None = None) -> int:
           "neighbours in AE coordinates:")
     print(ablation_table(means, trans, net))
     print()
-    print(f"Neighbour search of N5 on {SEARCH_NET} (anomaly.core.search): exact = every reference "
-          "row; wXcY = X candidates per row, ~Y reference rows a cell (searched exactly up to X "
-          "rows):")
+    print(f"Neighbour search of {SEARCH_RECIPE} on {SEARCH_NET} (anomaly.core.search): exact = "
+          "every reference row; wXcY = X candidates per row, ~Y reference rows a cell (searched "
+          "exactly up to X rows):")
     print(search_report(means, trans))
     return 0
 

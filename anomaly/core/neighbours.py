@@ -14,6 +14,7 @@ from anomaly.core.search import CellIndex, exact_nearest
 
 REFERENCE_ROWS = 4096  # at most this many training rows are kept (sampled with the seed)
 SPREAD_FLOOR = 0.25  # a reference row's spread is at least this share of the median spread
+BALANCED_BLOCKS = True  # new models weigh the coordinate blocks equally (`NeighbourDistance.fit`)
 
 
 def floored_spread(spread: np.ndarray) -> np.ndarray:
@@ -36,7 +37,9 @@ class NeighbourDistance:
     """Distance to the k nearest training rows in the autoencoder's coordinates.
 
     Coordinates: (code − code_mean) / code_scale, residual / residual_scale and, with `inputs`,
-    the network's inputs themselves (already standardised by the features). The score is the
+    the network's inputs themselves (already standardised by the features). With `balanced`, each
+    block counts the same in the distance whatever its width: a block of w columns is divided by
+    √w (folded into the code and residual scales, the inputs' weight kept at 1). The score is the
     mean distance d(q) to the k nearest reference rows; with `density` it is d(q) × d(q) / s,
     where s is the mean of those neighbours' own d (their `spread`, at least `SPREAD_FLOOR` ×
     its median): a row 2 units from a tight cluster scores higher than one 2 units from a loose
@@ -57,24 +60,31 @@ class NeighbourDistance:
     inputs: bool = False  # the network inputs are part of the coordinates
     spread: np.ndarray | None = None  # with density: each reference row's own mean distance
     cells: CellIndex | None = None  # None: every reference row is searched (old bundles too)
+    balanced: bool = False  # the blocks weigh the same (already folded into the scales)
 
     @classmethod
     def fit(cls, train_codes: np.ndarray, train_residuals: np.ndarray,
             val_residuals: np.ndarray, k: int, seed: int, max_rows: int | None = None,
-            train_inputs: np.ndarray | None = None, density: bool = False
-            ) -> NeighbourDistance:
+            train_inputs: np.ndarray | None = None, density: bool = False,
+            balanced: bool | None = None) -> NeighbourDistance:
         """Scales from training codes and validation residuals; up to `max_rows` references
-        (default `REFERENCE_ROWS`); `train_inputs` adds the inputs to the coordinates."""
+        (default `REFERENCE_ROWS`); `train_inputs` adds the inputs to the coordinates;
+        `balanced` (default `BALANCED_BLOCKS`) weighs the blocks equally."""
         max_rows = REFERENCE_ROWS if max_rows is None else max_rows
+        balanced = BALANCED_BLOCKS if balanced is None else balanced
         codes = train_codes.astype(np.float64)
         code_scale = np.maximum(codes.std(axis=0), 1e-6)
         rms = np.sqrt(np.square(val_residuals.astype(np.float64)).mean(axis=0))
         rms = np.maximum(rms, 1e-3 * float(np.median(rms)) + 1e-6)  # perfectly fit → not ∞
+        if balanced:  # a block of w columns ÷ √w, relative to the inputs (or the residuals)
+            unit = train_inputs.shape[1] if train_inputs is not None else rms.size
+            code_scale = code_scale * np.sqrt(code_scale.size / unit)
+            rms = rms * np.sqrt(rms.size / unit)
         rows = np.arange(len(codes))
         if len(rows) > max_rows:
             rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))
         near = cls(np.empty((0, 0), np.float32), codes.mean(axis=0), code_scale, rms,
-                   min(k, len(rows)), inputs=train_inputs is not None)
+                   min(k, len(rows)), inputs=train_inputs is not None, balanced=balanced)
         near.reference = near.coordinates(
             train_codes[rows], train_residuals[rows],
             train_inputs[rows] if train_inputs is not None else None)
@@ -124,7 +134,8 @@ class NeighbourDistance:
     @property
     def recipe(self) -> dict[str, bool]:
         """How the score is made (bundle.json)."""
-        return {"inputs": self.inputs, "density": self.spread is not None}
+        return {"inputs": self.inputs, "density": self.spread is not None,
+                "balanced": self.balanced}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What the bundle keeps as safetensors (the reference rows and the scales)."""
@@ -137,8 +148,8 @@ class NeighbourDistance:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], k: int, inputs: bool = False
-                    ) -> NeighbourDistance:
+    def from_arrays(cls, arrays: dict[str, np.ndarray], k: int, inputs: bool = False,
+                    balanced: bool = False) -> NeighbourDistance:
         spread = arrays.get("spread")
         cells = (CellIndex(np.ascontiguousarray(arrays["centroids"], dtype=np.float32),
                            np.ascontiguousarray(arrays["candidates"], dtype=np.int32))
@@ -147,4 +158,4 @@ class NeighbourDistance:
                    np.asarray(arrays["code_mean"], np.float64),
                    np.asarray(arrays["code_scale"], np.float64),
                    np.asarray(arrays["residual_scale"], np.float64), k, inputs,
-                   None if spread is None else np.asarray(spread, np.float32), cells)
+                   None if spread is None else np.asarray(spread, np.float32), cells, balanced)

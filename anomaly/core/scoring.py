@@ -10,10 +10,12 @@ How a row's score is made (DESIGN.md), from signals of the trained autoencoder:
    validation normals, so its mean ≈ 1 on normal data too.
 3. Neighbours: the mean distance d from the row's *autoencoder coordinates* — its code
    standardised by the training codes, each input's signed residual divided by that input's
-   root-mean-square residual on validation normals, and the (standardised) inputs — to the k
-   nearest coordinates of (up to `REFERENCE_ROWS`) training rows, relative to how far those
-   neighbours lie from their own: d × d / (their mean d), divided by its mean on validation
-   normals. (Bundles of 0.x before this recipe: d alone, without the inputs.)
+   root-mean-square residual on validation normals, and the (standardised) inputs, each of the
+   three blocks divided by √(its width) so that a narrow code weighs as much as the wide
+   residual and input blocks — to the k nearest coordinates of (up to `REFERENCE_ROWS`)
+   training rows, relative to how far those neighbours lie from their own: d × d / (their mean
+   d), divided by its mean on validation normals. (Bundles of 0.x before this recipe: d alone,
+   without the inputs; then unbalanced blocks, recorded as `balanced: false`.)
 
     score = w_rec × reconstruction + w_lat × latent + w_nb × neighbours
 
@@ -219,7 +221,8 @@ class Scorer:
                  "neighbours": "mean distance to the k nearest training rows in autoencoder "
                                "coordinates" + (" and inputs" if near and near.inputs else "")
                                + (", relative to their own" if near and near.spread is not None
-                                  else "")}
+                                  else "")
+                               + (", blocks weighted equally" if near and near.balanced else "")}
         out: dict[str, Any] = {
             "method": " + ".join(names[name] for name in used),
             "features": self.features,
@@ -259,7 +262,7 @@ class Scorer:
             prefix = "neighbours."
             neighbours = NeighbourDistance.from_arrays(
                 {k[len(prefix):]: v for k, v in (arrays or {}).items() if k.startswith(prefix)},
-                int(near["k"]), bool(near.get("inputs", False)))
+                int(near["k"]), bool(near.get("inputs", False)), bool(near.get("balanced", False)))
         return cls(
             features=list(raw["features"]),
             feature_scale=np.asarray(raw["feature_scale"], dtype=np.float64),

@@ -66,6 +66,26 @@ def test_density_recipe_equals_brute_force_with_inputs(monkeypatch: pytest.Monke
         near(q[0], q[1])
 
 
+def test_balanced_blocks_weigh_the_same_whatever_their_width() -> None:
+    """A narrow code next to wide residual and input blocks: balanced, each block's mean squared
+    length over the training rows is the input width; unbalanced, the code's is its own width."""
+    rng = np.random.default_rng(3)
+    codes, residuals, inputs = (rng.normal(size=(300, 2)), rng.normal(size=(300, 18)),
+                                rng.normal(size=(300, 18)))
+    inputs = (inputs - inputs.mean(axis=0)) / inputs.std(axis=0)  # the features standardise
+    blocks = ((0, 2), (2, 20), (20, 38))
+
+    def block_sizes(balanced: bool) -> list[float]:
+        near = NeighbourDistance.fit(codes, residuals, residuals, k=3, seed=0,
+                                     train_inputs=inputs, density=True, balanced=balanced)
+        assert near.recipe["balanced"] is balanced
+        ref = near.reference.astype(np.float64)
+        return [float(np.square(ref[:, a:b]).sum(axis=1).mean()) for a, b in blocks]
+
+    np.testing.assert_allclose(block_sizes(True), [18.0, 18.0, 18.0], rtol=1e-4)
+    np.testing.assert_allclose(block_sizes(False), [2.0, 18.0, 18.0], rtol=1e-4)
+
+
 def test_cells_search_a_few_candidates_and_only_overestimate(monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     """Clustered reference rows: most query rows find their exact k nearest among the
@@ -180,6 +200,7 @@ def test_bundle_keeps_the_reference_rows_as_safetensors(tmp_path: Path) -> None:
     assert meta["scoring"]["signals"]["neighbours"] == 1.0
     assert meta["scoring"]["neighbours"]["k"] == 5
     assert meta["scoring"]["neighbours"]["inputs"] and meta["scoring"]["neighbours"]["density"]
+    assert meta["scoring"]["neighbours"]["balanced"] is neighbours.BALANCED_BLOCKS
     assert "spread" in meta["scoring"]["neighbours"]["arrays"]
     assert meta["scoring"]["neighbours"]["reference_rows"] == len(det.scorer_.neighbours.reference)
     assert "scoring.safetensors" in meta["files"]
@@ -188,18 +209,20 @@ def test_bundle_keeps_the_reference_rows_as_safetensors(tmp_path: Path) -> None:
     assert cells is not None and meta["scoring"]["neighbours"]["search"] == {
         "cells": len(cells.candidates), "candidates": search.WIDTH}
     again = Detector.load(folder)
+    assert again.scorer_.neighbours.balanced is neighbours.BALANCED_BLOCKS
     assert again.scorer_.neighbours.cells is not None
     np.testing.assert_array_equal(again.scorer_.neighbours.cells.candidates, cells.candidates)
     test = clusters(50, seed=2)
     np.testing.assert_allclose(again.anomaly_scores(test), det.anomaly_scores(test), rtol=1e-6)
     # a bundle of the first neighbour recipe (distance alone, no inputs) keeps scoring so
     old = dict(meta["scoring"], neighbours={k: v for k, v in meta["scoring"]["neighbours"].items()
-                                            if k not in ("inputs", "density")})
+                                            if k not in ("inputs", "density", "balanced")})
     arrays = {k: v for k, v in det.scorer_.arrays().items()
               if not k.endswith(("spread", "centroids", "candidates"))}
     arrays["neighbours.reference"] = arrays["neighbours.reference"][:, :-4]  # no input block
     plain = type(det.scorer_).from_json(old, arrays)
     assert not plain.neighbours.inputs and plain.neighbours.spread is None
+    assert not plain.neighbours.balanced
     assert plain.neighbours.cells is None
     (folder / "scoring.safetensors").write_bytes(b"tampered")
     with pytest.raises(BundleError, match=r"scoring\.safetensors"):

@@ -26,11 +26,12 @@ from anomaly.nn.threads import is_small, one_thread, ordered_map, scoring_worker
 DEFAULT_QUANTILE = 0.995  # initial threshold: this quantile of validation scores
 PIECE_ROWS = 32_768  # a frame over twice this is scored in pieces of this many rows, in parallel
 # The score: distance to the 5 nearest training rows in the autoencoder's coordinates (code,
-# residuals, inputs), relative to those rows' own spread; no latent Mahalanobis term; small
-# tables train with smaller batches (at least MIN_STEPS steps an epoch). bench/tabular_accuracy.py
-# chose both by leave-one-table-out on 17 ODDS tables (15 of 17 folds pick this pair, the other
-# two the same score with 10 or 100 steps): mean ROC/PR-AUC 0.904/0.750 cross-validated, against
-# 5-NN's 0.897/0.738 and 0.840/0.633 for the old default (reconstruction + 2 × latent).
+# residuals, inputs; the blocks weighted equally, `neighbours.BALANCED_BLOCKS`), relative to
+# those rows' own spread; no latent Mahalanobis term; small tables train with smaller batches (at
+# least MIN_STEPS steps an epoch). bench/tabular_accuracy.py chose all three by
+# leave-one-table-out on 17 ODDS tables (15 of 17 folds pick this, the other two the same score
+# with 10 or 100 steps): mean ROC/PR-AUC 0.904/0.754 cross-validated, against 5-NN's
+# 0.897/0.738 and 0.840/0.633 for the old default (reconstruction + 2 × latent).
 DEFAULT_LATENT_WEIGHT = 0.0
 DEFAULT_NEIGHBOURS = 5
 MIN_STEPS = 30  # optimiser steps an epoch at least (the batch shrinks, to 16 at the least)
