@@ -3,6 +3,7 @@ warm-up, in training and in scoring."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,24 @@ def test_scores_are_relative_to_the_warm_up_and_blind_to_a_new_runs_levels(
     faulty.loc[250:300, "b"] *= -1.0  # the sensor turns against its partner, level kept
     flagged = relative.anomaly_scores(faulty) > relative.threshold_
     assert flagged[260:300].mean() > 0.8 and flagged[:240].mean() < 0.1
+
+
+def test_missing_values_and_a_constant_sensor_in_the_warm_up(relative: Detector) -> None:
+    """Gaps in the warm-up and a sensor that does not move during it (its scale is 0) score
+    without a warning or a NaN; a sensor constant all run long is consistent with its warm-up,
+    one that starts moving after a constant warm-up is flagged."""
+    run = make_series(400, seed=4, start=5000)
+    gappy, steady, woken = run.copy(), run.assign(c=0.3), run.copy()
+    gappy.loc[[10, 11, 40, 90, 200], "a"] = np.nan
+    woken.loc[:WARMUP - 1, "c"] = 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = {name: relative.anomaly_scores(frame) for name, frame in (
+            ("gappy", gappy), ("steady", steady), ("woken", woken))}
+    assert all(np.isfinite(s).all() for s in scores.values())
+    assert (scores["gappy"] > relative.threshold_).mean() < 0.05
+    assert not (scores["steady"] > relative.threshold_).any()
+    assert (scores["woken"][WARMUP:] > relative.threshold_).mean() > 0.9
 
 
 def test_bundle_keeps_the_warm_up_and_a_given_baseline_overrides_it(
