@@ -13,7 +13,7 @@ from anomaly.errors import InputError
 from anomaly.jobs.score import events_path, score_file
 from anomaly.kinds.timeseries.events import EventCollector, flag_runs
 from tests.conftest import make_tabular, run_cli
-from tests.kinds.timeseries.test_timeseries import FAST, ONE_THREAD, make_series
+from tests.kinds.timeseries.test_timeseries import FAST, ONE_THREAD, make_series, train_pump
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +104,7 @@ def test_explanation_shows_the_window_input_against_its_reconstruction(fitted: D
 
 @pytest.mark.slow
 def test_cli_baseline_rows_and_events_sidecar(tmp_path: Path) -> None:
-    train = tmp_path / "train.csv"
-    make_series(400).to_csv(train, index=False)
-    result = run_cli("train", str(train), "--kind", "timeseries", "--time-col", "t",
-                     "--window", "16", "--epochs", "2", "--name", "pump", "--no-progress",
-                     "--workspace", str(tmp_path), env=ONE_THREAD)
-    assert result.returncode == 0, result.stderr
+    train_pump(tmp_path, 400)
     run = tmp_path / "run.csv"
     make_series(300, start=5000).to_csv(run, index=False)
     out = tmp_path / "run.scored.csv"

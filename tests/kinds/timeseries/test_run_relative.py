@@ -15,7 +15,7 @@ from anomaly.errors import ConfigError, InputError
 from anomaly.jobs.score import events_path, score_file
 from anomaly.kinds.timeseries.runs import MovingMean, rebase_runs, run_starts
 from tests.conftest import run_cli
-from tests.kinds.timeseries.test_timeseries import FAST, ONE_THREAD, make_series
+from tests.kinds.timeseries.test_timeseries import FAST, ONE_THREAD, make_series, train_pump
 
 WARMUP = 100
 
@@ -162,12 +162,7 @@ def test_bad_settings_and_too_short_data_are_refused() -> None:
 
 @pytest.mark.slow
 def test_cli_trains_a_run_relative_model_and_scores_with_its_warm_up(tmp_path: Path) -> None:
-    train = tmp_path / "train.csv"
-    make_series(1500).to_csv(train, index=False)
-    result = run_cli("train", str(train), "--kind", "timeseries", "--time-col", "t",
-                     "--window", "16", "--epochs", "2", "--baseline-rows", "100", "--name",
-                     "pump", "--no-progress", "--workspace", str(tmp_path), env=ONE_THREAD)
-    assert result.returncode == 0, result.stderr
+    train_pump(tmp_path, 1500, "--baseline-rows", "100")
     run = tmp_path / "run.csv"
     make_series(300, start=5000).assign(a=lambda f: f["a"] + 4.0).to_csv(run, index=False)
     result = run_cli("score", "pump", str(run), "--workspace", str(tmp_path), env=ONE_THREAD)
@@ -176,8 +171,8 @@ def test_cli_trains_a_run_relative_model_and_scores_with_its_warm_up(tmp_path: P
     assert scored["is_anomaly"].mean() < 0.2  # the new level is the run's own normal
     info = run_cli("info", "pump", "--workspace", str(tmp_path))
     assert "run-relative: each file (and group) against its first 100 rows" in info.stdout
-    result = run_cli("train", str(train), "--kind", "timeseries", "--time-col", "t",
-                     "--window", "16", "--baseline-rows", "8", "--workspace", str(tmp_path),
+    result = run_cli("train", str(tmp_path / "train.csv"), "--kind", "timeseries", "--time-col",
+                     "t", "--window", "16", "--baseline-rows", "8", "--workspace", str(tmp_path),
                      env=ONE_THREAD)
     assert result.returncode == 2 and "baseline_rows must be at least the window" in \
         result.stderr and "Traceback" not in result.stderr

@@ -34,6 +34,17 @@ def make_series(n: int = 900, seed: int = 0, start: int = 0) -> pd.DataFrame:
     })
 
 
+def train_pump(folder: Path, rows: int, *options: str) -> None:
+    """Train model 'pump' through the real CLI on `rows` rows of `make_series` (window 16,
+    2 epochs) in the workspace `folder`, with extra `options`."""
+    train = folder / "train.csv"
+    make_series(rows).to_csv(train, index=False)
+    result = run_cli("train", str(train), "--kind", "timeseries", "--time-col", "t",
+                     "--window", "16", "--epochs", "2", *options, "--name", "pump",
+                     "--no-progress", "--workspace", str(folder), env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="module")
 def fitted() -> Detector:
     return Detector("timeseries", **FAST, max_epochs=40, patience=8).fit(make_series(900))
